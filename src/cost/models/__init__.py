@@ -1,0 +1,19 @@
+"""Models: the CoST operation, the video ResNet builder and ImageNet inflation."""
+
+from .cost_op import VIEWS, CoST, fold_views
+from .inflate import InflationReport, inflate_kernel, load_imagenet_2d
+from .resnet import ARCHS, PRESETS, VideoResNet, build_model, cost_layers
+
+__all__ = [
+    "ARCHS",
+    "PRESETS",
+    "VIEWS",
+    "CoST",
+    "InflationReport",
+    "VideoResNet",
+    "build_model",
+    "cost_layers",
+    "fold_views",
+    "inflate_kernel",
+    "load_imagenet_2d",
+]

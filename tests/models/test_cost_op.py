@@ -1,0 +1,185 @@
+"""The CoST operation against the paper's formula (Eq. 1-3) and its degenerate cases."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cost.models import CoST, fold_views
+
+
+def explicit_cost(x, weights, coefficients, stride=1):
+    """Eq. 1-3 written out: three conv3d calls with planar kernels, mixed per channel."""
+    w_hw, w_tw, w_th = weights
+    s = (1, stride, stride)
+    x_hw = F.conv3d(x, w_hw[:, :, None, :, :], stride=s, padding=(0, 1, 1))
+    x_tw = F.conv3d(x, w_tw[:, :, :, None, :], stride=s, padding=(1, 0, 1))
+    x_th = F.conv3d(x, w_th[:, :, :, :, None], stride=s, padding=(1, 1, 0))
+    a = coefficients[:, :, :, None, None, None]
+    return a[:, :, 0] * x_hw + a[:, :, 1] * x_tw + a[:, :, 2] * x_th
+
+
+def all_weights(op):
+    if op.share_weights:
+        return op.weight, op.weight, op.weight
+    return op.weight, op.weight_tw, op.weight_th
+
+
+@pytest.mark.parametrize("mode", ["a", "b"])
+@pytest.mark.parametrize("share", [True, False])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_forward_equals_explicit_formula(mode, share, stride):
+    torch.manual_seed(0)
+    op = CoST(6, 10, mode=mode, stride=stride, share_weights=share).train()
+    if mode == "a":  # distinct coefficients per channel, so a mix-up of channels would show
+        op.coef_logits.data = torch.randn(10, 3)
+    x = torch.randn(2, 6, 5, 9, 11)
+    y = op(x)
+    a = op.coefficients
+    assert a.shape == (2, 10, 3)
+    torch.testing.assert_close(a.sum(dim=2), torch.ones(2, 10))
+    expected = explicit_cost(x, all_weights(op), a, stride)
+    assert y.shape == expected.shape == (2, 10, 5, (9 - 1) // stride + 1, (11 - 1) // stride + 1)
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)
+
+
+def test_cost_a_coefficients_start_at_the_authors_init():
+    op = CoST(4, 8, mode="a")
+    op(torch.randn(1, 4, 3, 5, 5))
+    expected = torch.softmax(torch.tensor([0.7, -0.7, -0.7]), 0)
+    torch.testing.assert_close(op.coefficients, expected.expand(1, 8, 3))
+    assert abs(expected[0].item() - 0.67) < 0.01 and abs(expected[1].item() - 0.16) < 0.01
+
+
+def test_cost_b_coefficients_depend_on_the_clip():
+    torch.manual_seed(0)
+    op = CoST(4, 8, mode="b")
+    with torch.no_grad():  # larger than the N(0, 0.01) init so the difference is visible
+        op.coef_proj.weight.normal_(0, 1)
+        op.coef_fc.weight.normal_(0, 1)
+    op(torch.randn(2, 4, 4, 6, 6))
+    a = op.coefficients
+    assert a.shape == (2, 8, 3)
+    assert not torch.allclose(a[0], a[1])
+
+
+def test_cost_b_pools_view_features_before_mixing():
+    """CoST(b) coefficients: max pool each view -> shared C->C matrix -> shared 3->3 FC -> softmax."""
+    torch.manual_seed(1)
+    op = CoST(3, 5, mode="b")
+    x = torch.randn(2, 3, 4, 6, 6)
+    op(x)
+    views = [
+        F.conv3d(x, op.weight[:, :, None], padding=(0, 1, 1)),
+        F.conv3d(x, op.weight[:, :, :, None], padding=(1, 0, 1)),
+        F.conv3d(x, op.weight[..., None], padding=(1, 1, 0)),
+    ]
+    pooled = [v.flatten(2).max(dim=2).values for v in views]  # N x C each
+    projected = torch.stack([p @ op.coef_proj.weight.T for p in pooled], dim=2)  # N x C x 3
+    expected = torch.softmax(projected @ op.coef_fc.weight.T, dim=2)
+    torch.testing.assert_close(op.coefficients, expected)
+
+
+def test_parameter_counts_match_the_paper():
+    c_in, c_out = 7, 12
+    planar = c_out * c_in * 9
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(CoST(c_in, c_out, mode="a")) == planar + 3 * c_out
+    assert count(CoST(c_in, c_out, mode="b")) == planar + c_out * c_out + 9
+    assert count(CoST(c_in, c_out, mode="b", share_weights=False)) == 3 * planar + c_out * c_out + 9
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_hw_only_coefficients_give_a_1x3x3_convolution(stride):
+    torch.manual_seed(0)
+    op = CoST(5, 6, mode="a", stride=stride, share_weights=False).train()
+    with torch.no_grad():
+        op.coef_logits.copy_(torch.tensor([0.0, -float("inf"), -float("inf")]).expand(6, 3))
+    x = torch.randn(2, 5, 4, 8, 8)
+    y = op(x)
+    torch.testing.assert_close(op.coefficients, torch.tensor([1.0, 0.0, 0.0]).expand(2, 6, 3))
+    conv = F.conv3d(x, op.weight[:, :, None], stride=(1, stride, stride), padding=(0, 1, 1))
+    assert torch.equal(y, conv)
+    op.eval()  # the folded kernel gives the same map up to summation order
+    torch.testing.assert_close(op(x), conv, rtol=1e-5, atol=1e-5)
+
+
+def test_folded_kernel_has_19_taps_and_zero_corners():
+    w = torch.randn(2, 3, 3, 3)
+    k = fold_views((w, w, w), torch.full((2, 3), 1 / 3))
+    nonzero = (k[0, 0] != 0).sum().item()
+    assert nonzero == 19
+    for t in (0, 2):
+        for h in (0, 2):
+            for w_ in (0, 2):
+                assert torch.all(k[:, :, t, h, w_] == 0)
+
+
+@pytest.mark.parametrize("share", [True, False])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_fused_eval_equals_three_views(share, stride):
+    torch.manual_seed(0)
+    op = CoST(8, 16, mode="a", stride=stride, share_weights=share)
+    with torch.no_grad():
+        op.coef_logits.normal_()
+    x = torch.randn(2, 8, 6, 10, 12)
+    op.eval()
+    fused = op(x)
+    op.fuse_eval = False
+    reference = op(x)
+    torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fused, explicit_cost(x, all_weights(op), op.coefficients, stride), rtol=1e-5, atol=1e-5)
+
+
+def test_fused_eval_follows_optimizer_steps_and_loads():
+    torch.manual_seed(0)
+    op = CoST(4, 8, mode="a")
+    x = torch.randn(2, 4, 5, 7, 7)
+    opt = torch.optim.SGD(op.parameters(), lr=0.5)
+    op.eval()
+    before = op(x).detach()
+
+    op.train()
+    loss = op(x).pow(2).mean()
+    loss.backward()
+    opt.step()
+
+    op.eval()
+    after = op(x)
+    assert not torch.allclose(after, before, atol=1e-3), "the step must change the fused output"
+    reference = explicit_cost(x, all_weights(op), torch.softmax(op.coef_logits, 1).expand(2, -1, -1))
+    torch.testing.assert_close(after, reference, rtol=1e-5, atol=1e-5)
+
+    fresh = CoST(4, 8, mode="a").eval()
+    fresh(x)  # run once with its own weights, then load
+    fresh.load_state_dict(op.state_dict())
+    torch.testing.assert_close(fresh(x), after, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["a", "b"])
+def test_gradients_reach_weight_and_coefficients(mode):
+    torch.manual_seed(0)
+    op = CoST(4, 6, mode=mode)
+    op(torch.randn(2, 4, 4, 6, 6)).square().mean().backward()
+    assert op.weight.grad is not None and op.weight.grad.abs().sum() > 0
+    coef_params = [op.coef_logits] if mode == "a" else [op.coef_proj.weight, op.coef_fc.weight]
+    for p in coef_params:
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_unshared_views_get_their_own_gradients():
+    torch.manual_seed(0)
+    op = CoST(4, 6, mode="b", share_weights=False)
+    with torch.no_grad():  # start from one weight, as ImageNet inflation does
+        op.weight_tw.copy_(op.weight)
+        op.weight_th.copy_(op.weight)
+    op(torch.randn(2, 4, 4, 6, 6)).square().mean().backward()
+    grads = [op.weight.grad, op.weight_tw.grad, op.weight_th.grad]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    assert not torch.allclose(grads[0], grads[1])
+    assert not torch.allclose(grads[0], grads[2])
+    assert not torch.allclose(grads[1], grads[2])
+
+
+def test_bad_mode_is_rejected():
+    with pytest.raises(ValueError, match="mode"):
+        CoST(4, 4, mode="c")
