@@ -24,12 +24,13 @@ def all_weights(op):
     return op.weight, op.weight_tw, op.weight_th
 
 
+@pytest.mark.parametrize("impl", ["reference", "conv2d", "auto"])
 @pytest.mark.parametrize("mode", ["a", "b"])
 @pytest.mark.parametrize("share", [True, False])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_forward_equals_explicit_formula(mode, share, stride):
+def test_forward_equals_explicit_formula(impl, mode, share, stride):
     torch.manual_seed(0)
-    op = CoST(6, 10, mode=mode, stride=stride, share_weights=share).train()
+    op = CoST(6, 10, mode=mode, stride=stride, share_weights=share, impl=impl).train()
     if mode == "a":  # distinct coefficients per channel, so a mix-up of channels would show
         op.coef_logits.data = torch.randn(10, 3)
     x = torch.randn(2, 6, 5, 9, 11)
@@ -39,7 +40,56 @@ def test_forward_equals_explicit_formula(mode, share, stride):
     torch.testing.assert_close(a.sum(dim=2), torch.ones(2, 10))
     expected = explicit_cost(x, all_weights(op), a, stride)
     assert y.shape == expected.shape == (2, 10, 5, (9 - 1) // stride + 1, (11 - 1) // stride + 1)
-    torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    if impl == "reference":
+        torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    else:
+        torch.testing.assert_close(y, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("share", [True, False])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [(8, 8), (9, 12)])
+def test_conv2d_views_match_conv3d_views_forward_and_backward(share, stride, size):
+    """The 2D-convolution path is the same function: outputs and all gradients agree
+    (float64, so only summation order can differ)."""
+    torch.manual_seed(0)
+    op = CoST(5, 7, mode="b", stride=stride, share_weights=share).double()
+    x = torch.randn(2, 5, 4, *size, dtype=torch.float64)
+    results = {}
+    for impl in ("reference", "conv2d"):
+        op.zero_grad()
+        xi = x.clone().requires_grad_()
+        op.impl = impl
+        y = op(xi)
+        (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        grads = [p.grad.clone() for p in op.parameters()]
+        results[impl] = (y.detach(), xi.grad, grads)
+    (y_ref, gx_ref, gp_ref), (y_2d, gx_2d, gp_2d) = results["reference"], results["conv2d"]
+    tight = dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y_2d, y_ref, **tight)
+    torch.testing.assert_close(gx_2d, gx_ref, **tight)
+    for a, b in zip(gp_2d, gp_ref):
+        torch.testing.assert_close(a, b, **tight)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_batched_temporal_views_match(stride):
+    from cost.models.cost_op import views_conv2d
+
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 3, 5, 10, 10, dtype=torch.float64), torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    for a, b in zip(views_conv2d(x, (w, w, w), stride, True), views_conv2d(x, (w, w, w), stride, False)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_auto_picks_the_path_by_mode_and_grad():
+    op_a, op_b = CoST(2, 2, mode="a"), CoST(2, 2, mode="b")
+    assert op_a.train()._path() == "conv2d" and op_b.train()._path() == "conv2d"
+    assert op_a.eval()._path() == "fused"
+    assert op_b.eval()._path() == "conv2d"  # grad still enabled
+    with torch.no_grad():
+        assert op_b._path() == "reference" and op_a._path() == "fused"
+    assert CoST(2, 2, mode="b", impl="fused").eval()._path() == "reference"  # nothing to fold
 
 
 def test_cost_a_coefficients_start_at_the_authors_init():
@@ -124,7 +174,7 @@ def test_fused_eval_equals_three_views(share, stride):
     x = torch.randn(2, 8, 6, 10, 12)
     op.eval()
     fused = op(x)
-    op.fuse_eval = False
+    op.impl = "reference"
     reference = op(x)
     torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fused, explicit_cost(x, all_weights(op), op.coefficients, stride), rtol=1e-5, atol=1e-5)
@@ -180,6 +230,8 @@ def test_unshared_views_get_their_own_gradients():
     assert not torch.allclose(grads[1], grads[2])
 
 
-def test_bad_mode_is_rejected():
+def test_bad_mode_or_impl_is_rejected():
     with pytest.raises(ValueError, match="mode"):
         CoST(4, 4, mode="c")
+    with pytest.raises(ValueError, match="model.cost_impl"):
+        CoST(4, 4, impl="cuda")

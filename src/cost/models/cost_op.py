@@ -18,6 +18,7 @@ VIEWS = ("hw", "tw", "th")
 # Where the unit dimension goes for each view, and the matching zero padding of the input.
 _UNIT_DIM = {"hw": 2, "tw": 3, "th": 4}
 _PADDING = {"hw": (0, 1, 1), "tw": (1, 0, 1), "th": (1, 1, 0)}
+IMPLS = ("auto", "reference", "conv2d", "fused")
 
 
 def view_kernel(weight: torch.Tensor, view: str) -> torch.Tensor:
@@ -42,6 +43,39 @@ def fold_views(weights: tuple[torch.Tensor, ...], coefficients: torch.Tensor) ->
     return kernel
 
 
+def views_conv2d(
+    x: torch.Tensor, weights: tuple[torch.Tensor, ...], stride: int = 1, batch_temporal: bool = False
+) -> list[torch.Tensor]:
+    """The three views as 2D convolutions: each view's two kernel axes become the image axes
+    and the remaining axis joins the batch. Same numbers as the conv3d form; on CPU its
+    backward pass is several times faster at the early, high-resolution stages.
+
+    A view whose kernel has size 1 along H (T-W) or W (T-H) only sees every ``stride``-th
+    row or column, so those are selected before the convolution. ``batch_temporal`` runs
+    the T-W and T-H views as one call when they share a weight and H == W (measured slower
+    on CPU than two calls, so off by default; see ``cost.bench ops``).
+    """
+    w_hw, w_tw, w_th = weights
+    n, c, t, h, w = x.shape
+    c_out = w_hw.shape[0]
+
+    y_hw = F.conv2d(x.transpose(1, 2).reshape(n * t, c, h, w), w_hw, stride=stride, padding=1)
+    h_out, w_out = y_hw.shape[-2:]
+    y_hw = y_hw.reshape(n, t, c_out, h_out, w_out).transpose(1, 2)
+
+    rows = x[:, :, :, ::stride].permute(0, 3, 1, 2, 4)  # N x H' x C x T x W
+    cols = x[..., ::stride].permute(0, 4, 1, 2, 3)  # N x W' x C x T x H
+    if batch_temporal and w_tw is w_th and h == w:
+        both = torch.cat([rows, cols]).reshape(2 * n * h_out, c, t, w)
+        y_tw, y_th = F.conv2d(both, w_tw, stride=(1, stride), padding=1).chunk(2)
+    else:
+        y_tw = F.conv2d(rows.reshape(n * h_out, c, t, w), w_tw, stride=(1, stride), padding=1)
+        y_th = F.conv2d(cols.reshape(n * w_out, c, t, h), w_th, stride=(1, stride), padding=1)
+    y_tw = y_tw.reshape(n, h_out, c_out, t, w_out).permute(0, 2, 3, 1, 4)
+    y_th = y_th.reshape(n, w_out, c_out, t, h_out).permute(0, 2, 3, 4, 1)
+    return [y_hw, y_tw, y_th]
+
+
 class CoST(nn.Module):
     """Collaborative spatiotemporal convolution replacing a residual unit's 1x3x3 conv.
 
@@ -54,9 +88,13 @@ class CoST(nn.Module):
             independent weights (Table 3's ablation): ``weight`` is then the H-W one and
             ``weight_tw``/``weight_th`` the others.
         coef_init: CoST(a) logits before softmax, (H-W, T-W, T-H).
-        fuse_eval: in eval mode, run CoST(a) as one folded 3x3x3 convolution. The folded
-            kernel is rebuilt from the current parameters on every call, so it can never go
-            stale after a training step or a checkpoint load.
+        impl: how the views are computed; every path gives the same numbers (tested):
+            ``"reference"`` three conv3d calls with planar kernels; ``"conv2d"`` each view as
+            a 2D convolution over a permuted tensor (much faster backward on CPU);
+            ``"fused"`` CoST(a) in eval as one folded 3x3x3 convolution (the kernel is
+            rebuilt from the current parameters on every call, so it never goes stale after
+            a training step or a load); ``"auto"`` picks the fastest measured path: fused
+            for CoST(a) in eval, conv2d when gradients are needed, reference otherwise.
 
     After every forward, ``coefficients`` holds the N x C_out x 3 coefficients used.
     """
@@ -69,14 +107,16 @@ class CoST(nn.Module):
         stride: int = 1,
         share_weights: bool = True,
         coef_init: tuple[float, float, float] = (0.7, -0.7, -0.7),
-        fuse_eval: bool = True,
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         if mode not in ("a", "b"):
             raise ValueError(f"CoST mode must be 'a' or 'b', got {mode!r}")
+        if impl not in IMPLS:
+            raise ValueError(f"model.cost_impl={impl!r}: choose one of {', '.join(IMPLS)}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.mode, self.stride = mode, stride
-        self.share_weights, self.fuse_eval = share_weights, fuse_eval
+        self.share_weights, self.impl = share_weights, impl
 
         def new_weight() -> nn.Parameter:
             w = torch.empty(out_channels, in_channels, 3, 3)
@@ -112,13 +152,24 @@ class CoST(nn.Module):
             return self.weight, self.weight, self.weight
         return self.weight, self.weight_tw, self.weight_th
 
-    def view_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def view_outputs(self, x: torch.Tensor, impl: str = "reference") -> list[torch.Tensor]:
         """The three view feature maps (x_hw, x_tw, x_th), each N x C_out x T x H' x W'."""
+        if impl == "conv2d":
+            return views_conv2d(x, self.view_weights(), self.stride)
         stride = (1, self.stride, self.stride)
         return [
             F.conv3d(x, view_kernel(w, v), stride=stride, padding=_PADDING[v])
             for w, v in zip(self.view_weights(), VIEWS)
         ]
+
+    def _path(self) -> str:
+        """The implementation this call uses (see ``impl``)."""
+        fusable = self.mode == "a" and not self.training
+        if self.impl == "auto":
+            if fusable:
+                return "fused"
+            return "conv2d" if torch.is_grad_enabled() else "reference"
+        return "reference" if self.impl == "fused" and not fusable else self.impl
 
     def learned_coefficients(self) -> torch.Tensor:
         """CoST(a): the C_out x 3 softmax-normalised coefficients."""
@@ -131,14 +182,14 @@ class CoST(nn.Module):
         return torch.softmax(self.coef_fc(projected), dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        if self.mode == "a" and self.fuse_eval and not self.training:
+        n, path = x.shape[0], self._path()
+        if path == "fused":
             a = self.learned_coefficients()
             self.coefficients = a.unsqueeze(0).expand(n, -1, -1)
             kernel = fold_views(self.view_weights(), a)
             return F.conv3d(x, kernel, stride=(1, self.stride, self.stride), padding=1)
 
-        views = self.view_outputs(x)
+        views = self.view_outputs(x, path)
         if self.mode == "a":
             a = self.learned_coefficients().unsqueeze(0).expand(n, -1, -1)
         else:

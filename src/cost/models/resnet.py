@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .cost_op import CoST
+from .cost_op import IMPLS, CoST
 
 ARCHS = ("c2d", "c3d", "cost_a", "cost_b")
 
@@ -124,7 +124,7 @@ class VideoResNet(nn.Module):
         stride_on: str = "conv3x3",
         dropout: float = 0.5,
         coef_init: Sequence[float] = (0.7, -0.7, -0.7),
-        fuse_eval: bool = True,
+        cost_impl: str = "auto",
         in_channels: int = 3,
     ) -> None:
         super().__init__()
@@ -134,7 +134,7 @@ class VideoResNet(nn.Module):
             "mode": arch[-1] if op == "cost" else "b",
             "share_weights": share_weights,
             "coef_init": tuple(float(c) for c in coef_init),
-            "fuse_eval": fuse_eval,
+            "impl": cost_impl,
         }
 
         self.conv1 = nn.Conv3d(
@@ -204,15 +204,15 @@ def build_model(
 
     ``arch``: c2d, c3d, cost_a, cost_b. ``depth``: 50, 101 or "tiny" (units 1-1-1-1, width
     16; for CPU tests and the demo). ``unit_patterns`` overrides which units per stage carry
-    the C3D/CoST op (tuples of 0/1). ``cost_impl``: "auto" runs CoST(a) in eval as one folded
-    3x3x3 convolution, "reference" always uses the three view convolutions. Other options
+    the C3D/CoST op (tuples of 0/1). ``cost_impl`` chooses how CoST layers compute their views
+    (see ``CoST``: auto, reference, conv2d, fused); all give the same numbers. Other options
     (``pool1_kernel``, ``pool2_kernel``, ``stride_on``, ``dropout``, ``coef_init``) are the
     [reading]s of SPEC.md with its defaults.
     """
     if arch not in ARCHS:
         raise ValueError(f"model.arch={arch!r} is not supported; choose one of: {', '.join(ARCHS)}")
-    if cost_impl not in ("auto", "reference"):
-        raise ValueError(f"model.cost_impl={cost_impl!r}: choose 'auto' or 'reference'")
+    if cost_impl not in IMPLS:
+        raise ValueError(f"model.cost_impl={cost_impl!r}: choose one of {', '.join(IMPLS)}")
     stride_on = options.get("stride_on", "conv3x3")
     if stride_on not in ("conv3x3", "conv1x1"):
         raise ValueError(f"model.stride_on={stride_on!r}: choose 'conv3x3' or 'conv1x1'")
@@ -232,7 +232,7 @@ def build_model(
         base_width or preset["base_width"],
         num_classes,
         share_weights=share_weights,
-        fuse_eval=cost_impl == "auto",
+        cost_impl=cost_impl,
         **options,
     )
 

@@ -1,0 +1,30 @@
+"""``python -m cost.bench ops|model|data [--rounds N] [--out DIR]``: print tables, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from cost.bench import write_json
+
+SUITES = ("ops", "model", "data")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cost.bench", description=__doc__)
+    parser.add_argument("suites", nargs="*", choices=SUITES, default=list(SUITES), help="which benchmarks (default: all)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per candidate (median reported)")
+    parser.add_argument("--out", default="bench_results", help="directory for the JSON files")
+    parser.add_argument("--compile", action="store_true", help="model: also time torch.compile (slow to compile)")
+    args = parser.parse_args(argv)
+    for suite in args.suites:
+        module = importlib.import_module(f"cost.bench.{suite}")
+        kwargs = {} if args.rounds is None else {"rounds": args.rounds}
+        if suite == "model":
+            kwargs["compile"] = args.compile
+        results = module.run(**kwargs)
+        write_json(f"{args.out}/{suite}.json", {"suite": suite, "results": results})
+
+
+if __name__ == "__main__":
+    main()
