@@ -1,0 +1,41 @@
+"""``python -m cost.analysis table RUN_OR_SWEEP_DIR... [--table N] [--out DIR]``
+
+Prints a markdown table of our results next to the paper's and the authors' numbers and
+writes it (and a CSV) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .paper import TABLES
+from .tables import load_runs, results_table, table_title, to_csv, to_markdown
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cost.analysis", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    table = sub.add_parser("table", help="aggregate results.json files into a paper-style table")
+    table.add_argument("runs", nargs="+", help="run directories, sweep directories or results.json files")
+    table.add_argument("--table", choices=sorted(TABLES), default=None, help="lay out as this paper table")
+    table.add_argument("--out", default=None, help="directory for results_table.md and results_table.csv")
+    args = parser.parse_args(argv)
+
+    runs = load_runs(args.runs)
+    if not runs:
+        parser.error(f"no results.json under {', '.join(args.runs)}: have the runs finished?")
+    rows = results_table(runs, args.table)
+    markdown = to_markdown(rows, table_title(args.table))
+    print(markdown)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"table{args.table}" if args.table else "results_table"
+        (out / f"{stem}.md").write_text(markdown + "\n")
+        to_csv(rows, out / f"{stem}.csv")
+        print(f"\nwrote {out / stem}.md and .csv")
+
+
+if __name__ == "__main__":
+    main()
