@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo summary bench lint clean
+.PHONY: setup test demo summary bench clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: setup
 ## summary: parameters and GMACs of every arch x depth x 8/32 frames at 224x224
 summary: setup
 	$(PY) -m cost.models.summary
+
+## bench: CoST op, model and loader benchmarks (tables printed, JSON in bench_results/)
+bench: setup
+	$(PY) -m cost.bench
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
