@@ -1,0 +1,93 @@
+"""The dataset CLI on a small folder of real videos (run as `python -m cost.data.tools`)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import av
+
+from cost.data import count_frames, read_list_file
+
+
+def run_tool(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "cost.data.tools", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+    return proc
+
+
+def test_validate_writes_clean_list_and_report(tmp_path, video_dir, bad_videos):
+    root = tmp_path / "ds"
+    lines = []
+    for i, name in enumerate(["h264_nob.mkv", "mpeg4.avi", "h264_bframes_ntsc.mp4"]):
+        (root / "ok").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(video_dir / name, root / "ok" / name)
+        lines.append(f"ok/{name} {i}")
+    for p in bad_videos.values():
+        (root / "bad").mkdir(exist_ok=True)
+        shutil.copyfile(p, root / "bad" / p.name)
+        lines.append(f"bad/{p.name} 1")
+    lines.append("bad/never_there.mp4 2")
+    (root / "train.txt").write_text("\n".join(lines) + "\n")
+    proc = run_tool("validate", root / "train.txt", "--workers", 2)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 of 8 videos readable" in proc.stdout
+    clean = read_list_file(root / "train.clean.txt", root)
+    assert [clean.relpath(i) for i in range(len(clean))] == [f"ok/{n}" for n in
+                                                             ["h264_nob.mkv", "mpeg4.avi", "h264_bframes_ntsc.mp4"]]
+    assert clean.labels.tolist() == [0, 1, 2]
+    report = (root / "train.unreadable.tsv").read_text().splitlines()
+    assert report[0] == "path\terror" and len(report) == 6
+    errors = dict(line.split("\t", 1) for line in report[1:])
+    assert "empty" in errors["bad/empty.mp4"] and "not found" in errors["bad/never_there.mp4"]
+    assert "no video stream" in errors["bad/audio_only.wav"]
+
+
+def test_resize_keeps_layout_and_resumes(tmp_path, video_dir):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "a").mkdir(parents=True)
+    (src / "b" / "c").mkdir(parents=True)
+    shutil.copyfile(video_dir / "h264_nob.mkv", src / "a" / "one.mkv")
+    shutil.copyfile(video_dir / "mpeg4.avi", src / "b" / "c" / "two.avi")
+    (src / "b" / "notes.txt").write_text("skip me")
+    proc = run_tool("resize", src, dst, "--short-side", 32, "--keyint", 4, "--workers", 2)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "resized 2, already there 0, failed 0" in proc.stdout
+    out = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
+    assert out == ["a/one.mp4", "b/c/two.mp4"]
+    for rel, orig in (("a/one.mp4", src / "a" / "one.mkv"), ("b/c/two.mp4", src / "b" / "c" / "two.avi")):
+        with av.open(str(dst / rel)) as c:
+            s = c.streams.video[0]
+            assert (s.codec_context.height, s.codec_context.width) == (32, 42)  # 48x64 -> short side 32
+            keyframes = [p.is_keyframe for p in c.demux(s) if p.size]
+        assert count_frames(dst / rel) == count_frames(orig)
+        assert sum(keyframes) >= len(keyframes) // 4  # a keyframe every 4 frames
+    again = run_tool("resize", src, dst, "--short-side", 32, "--workers", 1)
+    assert "resized 0, already there 2, failed 0" in again.stdout
+
+
+def test_build_list_from_kinetics_and_moments(tmp_path, video_dir):
+    vids = tmp_path / "k" / "val"
+    (vids / "zumba").mkdir(parents=True)
+    shutil.copyfile(video_dir / "h264_nob.mkv", vids / "zumba" / "abc_000001_000011.mkv")
+    (tmp_path / "k" / "val.csv").write_text("label,youtube_id,time_start,time_end,split\n"
+                                            "zumba,abc,1,11,val\nabseiling,gone,0,10,val\n")
+    out = tmp_path / "lists" / "val.txt"
+    proc = run_tool("build-list", "kinetics", tmp_path / "k" / "val.csv", "--videos", vids, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 listed but missing" in proc.stdout
+    assert out.read_text().splitlines() == ["zumba/abc_000001_000011.mkv 1", "gone_000000_000010.mp4 0"]
+    assert (out.parent / "classes.txt").read_text().split() == ["abseiling", "zumba"]
+    proc = run_tool("build-list", "kinetics", tmp_path / "k" / "val.csv", "--videos", vids, "--out", out,
+                    "--skip-missing", "--root", tmp_path / "k")
+    assert out.read_text().splitlines() == ["val/zumba/abc_000001_000011.mkv 1"]
+
+    m = tmp_path / "m"
+    (m / "training" / "run").mkdir(parents=True)
+    (m / "moments_categories.txt").write_text("run,0\nsit,1\n")
+    (m / "trainingSet.csv").write_text("run/a.mp4,run,3,0\nsit/b.mp4,sit,2,1\n")
+    proc = run_tool("build-list", "moments", m / "trainingSet.csv", "--videos", m / "training",
+                    "--categories", m / "moments_categories.txt", "--out", m / "train.txt")
+    assert proc.returncode == 0, proc.stderr
+    assert (m / "train.txt").read_text().splitlines() == ["run/a.mp4 0", "sit/b.mp4 1"]

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cost.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, EvalTransform, MultiViewTransform, TrainTransform,
+                                  resize_short_side, to_float)
+
+
+def frames(t=8, h=60, w=80, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (t, h, w, 3), dtype=torch.uint8, generator=g)
+
+
+def test_train_transform_shapes_and_range():
+    tf = TrainTransform(short_side=(64, 80), crop_size=56)
+    rng = np.random.default_rng(0)
+    out = tf(frames(), rng)
+    assert out.shape == (3, 8, 56, 56) and out.dtype == torch.float32
+    lo = min((0 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
+    hi = max((1 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
+    assert out.min() >= lo - 1e-5 and out.max() <= hi + 1e-5
+
+
+def test_normalisation_uses_imagenet_statistics():
+    grey = torch.full((4, 64, 64, 3), 128, dtype=torch.uint8)
+    out = EvalTransform(short_side=64, crop_size=32)(grey)
+    for c in range(3):
+        assert torch.allclose(out[c], torch.tensor((128 / 255 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]), atol=1e-5)
+
+
+def test_train_transform_is_random_but_seeded():
+    tf = TrainTransform(short_side=(64, 96), crop_size=48)
+    x = frames()
+    a = tf(x, np.random.default_rng(1))
+    b = tf(x, np.random.default_rng(1))
+    assert torch.equal(a, b)
+    outs = {tf(x, np.random.default_rng(s)).sum().item() for s in range(8)}
+    assert len(outs) > 1
+
+
+def test_flip_mirrors_width():
+    x = torch.zeros(2, 48, 48, 3, dtype=torch.uint8)
+    x[:, :, :8] = 255  # bright left edge
+    tf = TrainTransform(short_side=(48, 48), crop_size=48, flip=True, mean=(0, 0, 0), std=(1, 1, 1))
+    seen = set()
+    for s in range(20):
+        out = tf(x, np.random.default_rng(s))
+        seen.add("left" if out[0, 0, 0, 0] > 0.5 else "right")
+        assert out[0, 0, 0, 0] > 0.5 or out[0, 0, 0, -1] > 0.5
+    assert seen == {"left", "right"}
+    no_flip = TrainTransform(short_side=(48, 48), crop_size=48, flip=False, mean=(0, 0, 0), std=(1, 1, 1))
+    assert all(no_flip(x, np.random.default_rng(s))[0, 0, 0, 0] > 0.5 for s in range(10))
+
+
+def test_resize_short_side_keeps_aspect():
+    x = to_float(frames(h=240, w=320))
+    assert resize_short_side(x, 120).shape[-2:] == (120, 160)
+    x = to_float(frames(h=320, w=180))
+    assert resize_short_side(x, 90).shape[-2:] == (160, 90)
+
+
+def test_eval_transform_centre_crop():
+    out = EvalTransform(short_side=48, crop_size=40)(frames(h=60, w=80))
+    assert out.shape == (3, 8, 40, 40)
+
+
+def test_multi_view_full_frame_and_three_crops():
+    x = frames(h=60, w=80)
+    full = MultiViewTransform(short_side=48, num_crops=1)(x)
+    assert full.shape == (1, 3, 8, 48, 64)
+    three = MultiViewTransform(short_side=48, num_crops=3)(x)
+    assert three.shape == (3, 3, 8, 48, 48)
+    # left, centre, right crops of the full frame
+    assert torch.equal(three[0], full[0, ..., :48])
+    assert torch.equal(three[2], full[0, ..., -48:])
+    assert torch.equal(three[1], full[0, ..., 8:56])
+    with pytest.raises(ValueError, match="data.test_crops"):
+        MultiViewTransform(num_crops=5)
+
+
+def test_bad_sizes_name_the_config_key():
+    with pytest.raises(ValueError, match="data.train_crop"):
+        TrainTransform(short_side=(32, 40), crop_size=48)
+    with pytest.raises(ValueError, match="data.val_crop"):
+        EvalTransform(short_side=32, crop_size=48)
