@@ -82,14 +82,12 @@ def test_batched_temporal_views_match(stride):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_auto_picks_the_path_by_mode_and_grad():
+def test_auto_picks_fused_only_for_cost_a_in_eval():
     op_a, op_b = CoST(2, 2, mode="a"), CoST(2, 2, mode="b")
-    assert op_a.train()._path() == "conv2d" and op_b.train()._path() == "conv2d"
-    assert op_a.eval()._path() == "fused"
-    assert op_b.eval()._path() == "conv2d"  # grad still enabled
-    with torch.no_grad():
-        assert op_b._path() == "reference" and op_a._path() == "fused"
+    assert op_a.train()._path() == "reference" and op_b.train()._path() == "reference"
+    assert op_a.eval()._path() == "fused" and op_b.eval()._path() == "reference"
     assert CoST(2, 2, mode="b", impl="fused").eval()._path() == "reference"  # nothing to fold
+    assert CoST(2, 2, mode="a", impl="conv2d").eval()._path() == "conv2d"
 
 
 def test_cost_a_coefficients_start_at_the_authors_init():

@@ -47,8 +47,8 @@ def views_conv2d(
     x: torch.Tensor, weights: tuple[torch.Tensor, ...], stride: int = 1, batch_temporal: bool = False
 ) -> list[torch.Tensor]:
     """The three views as 2D convolutions: each view's two kernel axes become the image axes
-    and the remaining axis joins the batch. Same numbers as the conv3d form; on CPU its
-    backward pass is several times faster at the early, high-resolution stages.
+    and the remaining axis joins the batch. Same numbers as the conv3d form; an alternative
+    for backends whose 2D convolutions are faster than their 3D ones.
 
     A view whose kernel has size 1 along H (T-W) or W (T-H) only sees every ``stride``-th
     row or column, so those are selected before the convolution. ``batch_temporal`` runs
@@ -90,11 +90,11 @@ class CoST(nn.Module):
         coef_init: CoST(a) logits before softmax, (H-W, T-W, T-H).
         impl: how the views are computed; every path gives the same numbers (tested):
             ``"reference"`` three conv3d calls with planar kernels; ``"conv2d"`` each view as
-            a 2D convolution over a permuted tensor (much faster backward on CPU);
+            a 2D convolution over a permuted tensor;
             ``"fused"`` CoST(a) in eval as one folded 3x3x3 convolution (the kernel is
             rebuilt from the current parameters on every call, so it never goes stale after
-            a training step or a load); ``"auto"`` picks the fastest measured path: fused
-            for CoST(a) in eval, conv2d when gradients are needed, reference otherwise.
+            a training step or a load); ``"auto"`` picks the fastest path measured on CPU
+            (``python -m cost.bench ops``): fused for CoST(a) in eval, reference otherwise.
 
     After every forward, ``coefficients`` holds the N x C_out x 3 coefficients used.
     """
@@ -166,9 +166,7 @@ class CoST(nn.Module):
         """The implementation this call uses (see ``impl``)."""
         fusable = self.mode == "a" and not self.training
         if self.impl == "auto":
-            if fusable:
-                return "fused"
-            return "conv2d" if torch.is_grad_enabled() else "reference"
+            return "fused" if fusable else "reference"
         return "reference" if self.impl == "fused" and not fusable else self.impl
 
     def learned_coefficients(self) -> torch.Tensor:
