@@ -284,3 +284,10 @@ def test_folder_datamodule(tmp_path, synthetic_root):
     dm.setup("fit")
     assert dm.class_names == ["jump", "walk"]
     assert next(iter(dm.val_dataloader()))["label"].tolist() == [0]
+
+
+def test_unknown_decode_backend_names_the_key(tmp_path):
+    from cost.data import VideoDataModule
+
+    with pytest.raises(ValueError, match="data.decode_backend"):
+        VideoDataModule(format="list", root=str(tmp_path), decode_backend="ffmpeg")

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 
 from . import annotations as ann
 from .dataset import ClipCollate, VideoClipDataset
+from .decode import BACKENDS
 from .manifest import Manifest
 from .sampling import SHORT_VIDEO_MODES, resolve_stride
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, MultiViewTransform, TrainTransform
@@ -79,7 +80,7 @@ class VideoDataModule(pl.LightningDataModule):
                  test_crops: int = 1, test_clips: int = 10, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                  batch_size: int = 8, val_batch_size: int | None = None, test_batch_size: int = 1,
                  num_workers: int = 4, pin_memory: bool = False, decode_threads: int = 1,
-                 max_retries: int = 10, strict: bool = False, seed: int = 0, synthetic=None):
+                 decode_backend: str = "auto", max_retries: int = 10, strict: bool = False, seed: int = 0, synthetic=None):
         super().__init__()
         if format not in FORMATS:
             raise ValueError(f"data.format must be one of {FORMATS}, got {format!r}")
@@ -100,6 +101,9 @@ class VideoDataModule(pl.LightningDataModule):
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size or batch_size)
         self.test_batch_size, self.num_workers, self.pin_memory = int(test_batch_size), int(num_workers), pin_memory
         self.decode_threads, self.max_retries, self.strict, self.seed = decode_threads, max_retries, strict, seed
+        if decode_backend not in BACKENDS:
+            raise ValueError(f"data.decode_backend must be one of {BACKENDS}, got {decode_backend!r}")
+        self.decode_backend = decode_backend
         self.synthetic = dict(_plain(synthetic) or {})
         # Fail early on impossible sizes (before any data is read).
         self.train_transform = TrainTransform(self.train_short_side if len(self.train_short_side) == 2
@@ -203,7 +207,7 @@ class VideoDataModule(pl.LightningDataModule):
         transform = {"train": self.train_transform, "val": self.val_transform, "test": self.test_transform}[split]
         return VideoClipDataset(self.manifests[split], split, transform, self.num_frames, self.stride,
                                 self.short_video, self.test_clips, self.max_retries, self.strict,
-                                self.decode_threads)
+                                self.decode_threads, self.decode_backend)
 
     # ---------------------------------------------------------------- loaders
     def _loader(self, split: str, sampler, batch_size: int, drop_last: bool = False) -> DataLoader:
