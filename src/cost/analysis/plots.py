@@ -1,0 +1,131 @@
+"""Coefficient figures in the style of the paper (Sec. 4.5, Figures 7 and 8).
+
+Every function takes rows as read from the run directory's CSV files (ARCHITECTURE.md),
+draws one figure, saves it as PNG when a path is given and returns the matplotlib figure.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; notebooks display the returned figures themselves
+import matplotlib.pyplot as plt  # noqa: E402
+
+from cost.models.cost_op import VIEWS  # noqa: E402
+
+from .paper import PAPER_VIEW_MEANS  # noqa: E402
+
+VIEW_LABELS = {"hw": "H-W (spatial)", "tw": "T-W", "th": "T-H"}
+VIEW_COLORS = {"hw": "#4c72b0", "tw": "#dd8452", "th": "#55a868"}
+
+
+def read_rows(path: str | Path) -> list[dict]:
+    """A coefficient CSV as dicts with numbers converted."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is this a CoST run directory that finished its test?")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key, value in row.items():
+            if key in ("layer", "stage", "unit", "step"):
+                row[key] = int(value)
+            elif key not in ("view", "class"):
+                row[key] = float(value)
+    return rows
+
+
+def _save(fig, path):
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def layer_means(rows: list[dict]) -> dict[int, dict[str, float]]:
+    """{layer: {view: mean}} from coefficients.csv rows."""
+    out: dict[int, dict[str, float]] = {}
+    for r in rows:
+        out.setdefault(r["layer"], {})[r["view"]] = r["mean"]
+    return dict(sorted(out.items()))
+
+
+def view_means(rows: list[dict]) -> dict[str, float]:
+    """The overall importance of each view: the mean over layers (the paper's 0.67/0.14/0.19)."""
+    layers = layer_means(rows)
+    return {v: sum(m[v] for m in layers.values()) / len(layers) for v in VIEWS}
+
+
+def plot_layer_coefficients(rows: list[dict], path=None, title: str = "View importance per CoST layer"):
+    """Figure 8: per layer (network depth), the three views' mean coefficients, stacked."""
+    layers = layer_means(rows)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    xs = list(layers)
+    bottom = [0.0] * len(xs)
+    for view in VIEWS:
+        values = [layers[layer][view] for layer in xs]
+        ax.bar(xs, values, bottom=bottom, color=VIEW_COLORS[view], label=VIEW_LABELS[view])
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks(xs)
+    ax.set_xlabel("CoST layer (shallow to deep)")
+    ax.set_ylabel("mean coefficient")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_class_ranking(rows: list[dict], path=None, count: int = 10, title: str = "Temporal importance per class"):
+    """Figure 7: classes ranked by T-W + T-H importance, the top and the bottom ``count``."""
+    ranked = sorted(rows, key=lambda r: r["temporal"], reverse=True)
+    shown = ranked if len(ranked) <= 2 * count else ranked[:count] + ranked[-count:]
+    fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(shown) + 1.2))
+    names = [r["class"] for r in shown][::-1]
+    values = [r["temporal"] for r in shown][::-1]
+    colors = ["#c44e52" if r in ranked[:count] else "#8172b2" for r in shown][::-1]
+    ax.barh(range(len(shown)), values, color=colors)
+    ax.set_yticks(range(len(shown)), names, fontsize=8)
+    ax.set_xlabel("temporal importance (T-W + T-H mean coefficient)")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_view_means(datasets: dict[str, list[dict]], path=None, title: str = "Overall view importance"):
+    """Our mean importance of each view per dataset next to the paper's (Sec. 4.5)."""
+    entries = []
+    for name, rows in datasets.items():
+        entries.append((f"{name} (ours)", view_means(rows)))
+        if name in PAPER_VIEW_MEANS:
+            entries.append((f"{name} (paper)", dict(zip(VIEWS, PAPER_VIEW_MEANS[name]))))
+    fig, ax = plt.subplots(figsize=(1.3 * len(entries) + 2, 3.4))
+    width = 0.8 / 3
+    for j, view in enumerate(VIEWS):
+        xs = [i + (j - 1) * width for i in range(len(entries))]
+        ax.bar(xs, [e[1][view] for e in entries], width, color=VIEW_COLORS[view], label=VIEW_LABELS[view])
+    ax.set_xticks(range(len(entries)), [e[0] for e in entries], fontsize=8)
+    ax.set_ylabel("mean coefficient")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_coefficient_curves(rows: list[dict], path=None, title: str = "Coefficients during training"):
+    """coefficient_curves.csv: each view's mean per layer against the training step."""
+    layers = sorted({r["layer"] for r in rows})
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True)
+    cmap = plt.get_cmap("viridis", max(len(layers), 2))
+    for ax, view in zip(axes, VIEWS):
+        for k, layer in enumerate(layers):
+            points = sorted((r["step"], r["mean"]) for r in rows if r["layer"] == layer and r["view"] == view)
+            ax.plot([p[0] for p in points], [p[1] for p in points], color=cmap(k), label=f"layer {layer}")
+        ax.set_title(VIEW_LABELS[view])
+        ax.set_xlabel("step")
+    axes[0].set_ylabel("mean coefficient")
+    axes[-1].legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -1,0 +1,76 @@
+"""Coefficient figures from rows in the run-directory CSV schemas."""
+
+import csv
+
+import pytest
+
+from cost.analysis import plots
+
+
+def layer_rows(num_layers=4):
+    rows = []
+    for layer in range(1, num_layers + 1):
+        hw = 0.8 - 0.1 * layer  # spatial importance falls with depth, as in the paper's Fig. 8
+        tw = (1 - hw) * 0.4
+        for view, mean in (("hw", hw), ("tw", tw), ("th", 1 - hw - tw)):
+            rows.append({"layer": layer, "stage": layer + 1, "unit": 0, "view": view, "mean": mean})
+    return rows
+
+
+def test_read_rows_converts_numbers(tmp_path):
+    path = tmp_path / "coefficients.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["layer", "stage", "unit", "view", "mean"])
+        writer.writeheader()
+        writer.writerows(layer_rows(2))
+    rows = plots.read_rows(path)
+    assert rows[0] == {"layer": 1, "stage": 2, "unit": 0, "view": "hw", "mean": pytest.approx(0.7)}
+    with pytest.raises(FileNotFoundError, match="CoST run directory"):
+        plots.read_rows(tmp_path / "nope.csv")
+
+
+def test_view_means_average_over_layers():
+    means = plots.view_means(layer_rows(4))
+    assert means["hw"] == pytest.approx((0.7 + 0.6 + 0.5 + 0.4) / 4)
+    assert sum(means.values()) == pytest.approx(1.0)
+
+
+def test_layer_figure_stacks_the_three_views(tmp_path):
+    fig = plots.plot_layer_coefficients(layer_rows(4), tmp_path / "fig8.png")
+    bars = fig.axes[0].patches
+    assert len(bars) == 12
+    tops = {}
+    for bar in bars:
+        x = round(bar.get_x() + bar.get_width() / 2)
+        tops[x] = max(tops.get(x, 0), bar.get_y() + bar.get_height())
+    assert tops == {1: pytest.approx(1), 2: pytest.approx(1), 3: pytest.approx(1), 4: pytest.approx(1)}
+    assert (tmp_path / "fig8.png").stat().st_size > 1000
+
+
+def test_class_ranking_shows_top_and_bottom(tmp_path):
+    rows = [{"class": f"c{i}", "hw": 1 - i / 40, "tw": i / 80, "th": i / 80, "temporal": i / 40} for i in range(30)]
+    fig = plots.plot_class_ranking(rows, tmp_path / "fig7.png", count=5)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 10
+    assert labels[-1] == "c29" and labels[0] == "c0"  # most temporal drawn at the top, least at the bottom
+    assert set(labels) == {f"c{i}" for i in (0, 1, 2, 3, 4, 25, 26, 27, 28, 29)}
+
+
+def test_view_means_next_to_the_paper(tmp_path):
+    fig = plots.plot_view_means({"moments": layer_rows(4), "synthetic": layer_rows(2)}, tmp_path / "views.png")
+    names = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert names == ["moments (ours)", "moments (paper)", "synthetic (ours)"]
+    heights = sorted(round(p.get_height(), 2) for p in fig.axes[0].patches)
+    assert 0.67 in heights and 0.14 in heights and 0.19 in heights
+
+
+def test_coefficient_curves(tmp_path):
+    rows = [
+        {"step": step, "layer": layer, "view": view, "mean": 1 / 3}
+        for step in (10, 20, 30)
+        for layer in (1, 2)
+        for view in ("hw", "tw", "th")
+    ]
+    fig = plots.plot_coefficient_curves(rows, tmp_path / "curves.png")
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2, 2]
+    assert list(fig.axes[0].lines[0].get_xdata()) == [10, 20, 30]
