@@ -1,0 +1,158 @@
+"""CoST coefficient statistics (paper Sec. 4.5): per layer, per class, their files and figures.
+
+The per-video value of a layer is its coefficients averaged over channels and over the
+video's views; the statistics are means of those over the evaluated videos (per class: over
+that class's videos). The overall view importance is the mean over layers.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from cost.models import VIEWS, CoST
+
+LAYER_COLUMNS = ["layer", "stage", "unit", "view", "mean"]
+CLASS_COLUMNS = ["class", "hw", "tw", "th", "temporal"]
+CURVE_COLUMNS = ["step", "layer", "view", "mean"]
+VIEW_LABELS = {"hw": "H-W", "tw": "T-W", "th": "T-H"}
+
+
+def batch_coefficients(layers: list[CoST], num_videos: int, num_views: int) -> torch.Tensor:
+    """N x L x 3: each layer's coefficients of the last forward, averaged over channels and views."""
+    if not layers:
+        return torch.zeros(num_videos, 0, 3)
+    per_layer = []
+    for layer in layers:
+        a = layer.coefficients
+        if a is None:
+            raise RuntimeError(f"CoST layer {layer.layer_index} has no coefficients: run a forward first")
+        a = a.detach().float().mean(dim=1)  # (N*V) x 3
+        per_layer.append(a.view(num_videos, num_views, 3).mean(dim=1))
+    return torch.stack(per_layer, dim=1)
+
+
+def layer_rows(layers: list[CoST], coef: torch.Tensor) -> list[dict]:
+    """Rows of coefficients.csv from per-video coefficients (num_videos x L x 3)."""
+    if not layers or coef.numel() == 0:
+        return []
+    mean = coef.mean(dim=0)
+    return [
+        {"layer": layer.layer_index, "stage": layer.stage, "unit": layer.unit, "view": view, "mean": float(mean[i, j])}
+        for i, layer in enumerate(layers)
+        for j, view in enumerate(VIEWS)
+    ]
+
+
+def class_rows(coef: torch.Tensor, labels: torch.Tensor, class_names: list[str]) -> list[dict]:
+    """Rows of class_coefficients.csv: per class, each view's mean over layers and videos."""
+    if coef.numel() == 0 or coef.shape[1] == 0:
+        return []
+    per_video = coef.mean(dim=1)  # mean over layers: num_videos x 3
+    rows = []
+    for c, name in enumerate(class_names):
+        mask = labels == c
+        if not bool(mask.any()):
+            continue
+        m = per_video[mask].mean(dim=0)
+        rows.append({"class": name, "hw": float(m[0]), "tw": float(m[1]), "th": float(m[2]), "temporal": float(m[1] + m[2])})
+    return rows
+
+
+def scalars(rows: list[dict], prefix: str = "coef") -> dict[str, float]:
+    """``coef/layerN/{hw,tw,th}`` plus the mean over layers ``coef/mean/{view}``."""
+    out = {f"{prefix}/layer{r['layer']}/{r['view']}": r["mean"] for r in rows}
+    for view in VIEWS:
+        vals = [r["mean"] for r in rows if r["view"] == view]
+        if vals:
+            out[f"{prefix}/mean/{view}"] = sum(vals) / len(vals)
+    return out
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str], append: bool = False) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not (append and path.exists())
+    with open(path, "a" if append else "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        if new:
+            writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in columns})
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def plot_layers(rows: list[dict], path: Path, title: str = "") -> Path:
+    """Figure 8 style: mean coefficient of each view per CoST layer (depth on the x axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = sorted({r["layer"] for r in rows})
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.27
+    for j, view in enumerate(VIEWS):
+        vals = [next(r["mean"] for r in rows if r["layer"] == l and r["view"] == view) for l in layers]
+        ax.bar([l + (j - 1) * width for l in layers], vals, width, label=VIEW_LABELS[view])
+    ax.set_xticks(layers)
+    ax.set_xlabel("CoST layer (network depth)")
+    ax.set_ylabel("mean coefficient")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title(title or "Importance of each view per layer")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_classes(rows: list[dict], path: Path, top: int = 10, title: str = "") -> Path:
+    """Figure 7 style: classes ranked by temporal importance (T-W + T-H), top and bottom."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ranked = sorted(rows, key=lambda r: r["temporal"], reverse=True)
+    shown = ranked if len(ranked) <= 2 * top else ranked[:top] + ranked[-top:]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(shown) + 1.2))
+    names = [r["class"] for r in shown][::-1]
+    vals = [r["temporal"] for r in shown][::-1]
+    ax.barh(range(len(shown)), vals, color="tab:orange")
+    ax.set_yticks(range(len(shown)))
+    ax.set_yticklabels(names, fontsize=8)
+    lo, hi = min(vals), max(vals)
+    pad = max(0.02, (hi - lo) * 0.1)
+    ax.set_xlim(max(0.0, lo - pad), min(1.0, hi + pad))  # the differences, not the common offset
+    ax.set_xlabel("temporal importance (T-W + T-H coefficients)")
+    ax.set_title(title or "Classes ranked by temporal importance")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_test_outputs(out_dir: Path, layers: list[CoST], coef: torch.Tensor, labels: torch.Tensor, class_names: list[str]) -> dict:
+    """coefficients.csv, class_coefficients.csv and figures/ (nothing for C2D/C3D)."""
+    rows = layer_rows(layers, coef)
+    if not rows:
+        return {"layers": [], "classes": []}
+    out_dir = Path(out_dir)
+    crows = class_rows(coef, labels, class_names)
+    write_csv(out_dir / "coefficients.csv", rows, LAYER_COLUMNS)
+    write_csv(out_dir / "class_coefficients.csv", crows, CLASS_COLUMNS)
+    plot_layers(rows, out_dir / "figures" / "coefficients_per_layer.png")
+    if crows:
+        plot_classes(crows, out_dir / "figures" / "class_temporal_importance.png")
+    return {"layers": rows, "classes": crows}

@@ -1,0 +1,314 @@
+"""The LightningModule: any `build_model` network, cross-entropy, SGD recipes, exact metrics.
+
+The network is built in `setup` once the data module knows the number of classes (so one
+config runs on any dataset); `num_classes` is then saved in the hyper-parameters so a
+checkpoint rebuilds the same network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from cost.models import cost_layers, load_imagenet_2d
+
+from . import coefficients as coefs
+from .metrics import VideoMetrics
+from .schedules import build_optimizer
+
+# Keys of the model config that are not build_model arguments.
+_INIT_KEYS = ("pretrained", "inflate")
+
+
+def build_net(model_cfg, num_classes: int) -> nn.Module:
+    """Instantiate the model config (a ``build_model`` call) and apply ImageNet init if set."""
+    cfg = OmegaConf.create(model_cfg if not isinstance(model_cfg, DictConfig) else OmegaConf.to_container(model_cfg))
+    pretrained, inflate = cfg.get("pretrained"), cfg.get("inflate", "mean")
+    for key in _INIT_KEYS:
+        cfg.pop(key, None)
+    if "_target_" not in cfg:
+        cfg["_target_"] = "cost.models.build_model"
+    net = instantiate(cfg, num_classes=num_classes, _convert_="all")
+    if pretrained:
+        path = Path(str(pretrained)).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"model.pretrained={pretrained}: no such file (a torchvision ResNet state dict)")
+        report = load_imagenet_2d(net, str(path), inflate=inflate)
+        rank_zero_info(f"ImageNet init from {path}: {report}")
+    return net
+
+
+def _batchnorms(net: nn.Module):
+    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+class VideoClassifier(pl.LightningModule):
+    """Train/validate/test a video network; writes the coefficient files in ``output_dir``.
+
+    Args:
+        model: the model config (``cost.models.build_model`` keyword arguments).
+        optim: the recipe (see ``conf/optim``).
+        num_classes: known up front, or taken from the data module in ``setup``.
+        freeze_bn: keep every BatchNorm in eval mode with frozen affine (32-frame fine-tuning).
+        init_checkpoint: start from this checkpoint's network weights (not its optimizer).
+        output_dir: where ``coefficient_curves.csv`` and the test files go (rank zero only).
+        eval_chunk: forward at most this many clips at once at evaluation (0 = all views).
+        test_average: how a video's views are combined: mean of softmax scores (the paper's
+            [reading]) or softmax of the mean logits.
+    """
+
+    def __init__(
+        self,
+        model: dict,
+        optim: dict,
+        num_classes: int | None = None,
+        class_names: list[str] | None = None,
+        freeze_bn: bool = False,
+        init_checkpoint: str | None = None,
+        output_dir: str | None = None,
+        eval_chunk: int = 0,
+        batch_size: int | None = None,
+        test_average: str = "softmax",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net: nn.Module | None = None
+        self.class_names = list(class_names) if class_names else None
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.test_results: dict | None = None
+        self.val_results: dict | None = None
+        self._skipped: list[str] = []
+        if num_classes:
+            self._build(int(num_classes))
+
+    # ---------------------------------------------------------------- construction
+    def _build(self, num_classes: int) -> None:
+        self.hparams.num_classes = num_classes
+        self.net = build_net(self.hparams.model, num_classes)
+        if self.hparams.init_checkpoint:
+            self._load_init(self.hparams.init_checkpoint)
+        if self.hparams.freeze_bn:
+            for bn in _batchnorms(self.net):
+                for p in bn.parameters():
+                    p.requires_grad_(False)
+        layers = cost_layers(self.net)
+        self.layers = layers
+        self.train_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.train_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
+        average = self.hparams.get("test_average", "softmax")
+        self.val_metrics = VideoMetrics(num_classes, len(layers), average)
+        self.test_metrics = VideoMetrics(num_classes, len(layers), average)
+        if self.class_names is None:
+            self.class_names = [str(i) for i in range(num_classes)]
+
+    def _load_init(self, path: str) -> None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(f"frames.init_checkpoint={path}: no such checkpoint")
+        state = torch.load(p, map_location="cpu", weights_only=False)
+        state = state.get("state_dict", state)
+        net_state = {k[4:]: v for k, v in state.items() if k.startswith("net.")} or state
+        try:
+            missing, unexpected = self.net.load_state_dict(net_state, strict=False)
+        except RuntimeError as err:  # shape mismatch: another arch, depth or class count
+            raise ValueError(
+                f"frames.init_checkpoint={path} does not fit model {self.hparams.model.get('arch')}: {err}"
+            ) from None
+        if missing or unexpected:
+            raise ValueError(
+                f"frames.init_checkpoint={path} does not fit model "
+                f"{self.hparams.model.get('arch')}: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        rank_zero_info(f"initialised the network from {p}")
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is not None and getattr(dm, "class_names", None):
+            self.class_names = list(dm.class_names)
+        if self.net is None:
+            if dm is None or getattr(dm, "num_classes", None) is None:
+                raise RuntimeError("num_classes unknown: pass it or use a data module with .num_classes")
+            self._build(int(dm.num_classes))
+
+    def train(self, mode: bool = True):
+        """Frozen BatchNorm stays in eval mode (running statistics unchanged) while training."""
+        super().train(mode)
+        if mode and self.hparams.get("freeze_bn") and self.net is not None:
+            for bn in _batchnorms(self.net):
+                bn.eval()
+        return self
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.net(clips)
+
+    # ---------------------------------------------------------------- training
+    def training_step(self, batch, batch_idx):
+        clips, label = batch["clips"], batch["label"]
+        logits = self.net(clips)
+        loss = F.cross_entropy(logits, label)
+        top1 = self.train_top1(logits.detach(), label) * 100
+        top5 = self.train_top5(logits.detach(), label) * 100
+        n = clips.shape[0]
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True, batch_size=n)
+        self.log("train/top1", top1, prog_bar=True, sync_dist=True, batch_size=n)
+        self.log("train/top5", top5, sync_dist=True, batch_size=n)
+        return loss
+
+    def configure_optimizers(self):
+        world = max(1, self.trainer.world_size)
+        accumulate = max(1, int(self.trainer.accumulate_grad_batches))
+        per_device = self.hparams.get("batch_size") or getattr(self.trainer.datamodule, "batch_size", None) or 1
+        total_batch = int(per_device) * world * accumulate
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        return build_optimizer(self.net, self.hparams.optim, total_batch, total_steps)
+
+    # ---------------------------------------------------------------- evaluation
+    def _eval_step(self, batch, metric: VideoMetrics) -> None:
+        self._skipped.extend(batch.get("skipped", []) or [])
+        clips = batch["clips"]
+        if clips.dim() == 5:  # one view per video
+            clips = clips.unsqueeze(1)
+        n, v = clips.shape[:2]
+        if n == 0:
+            return
+        flat = clips.flatten(0, 1)
+        chunk = int(self.hparams.get("eval_chunk") or 0) or flat.shape[0]
+        logits, coef_sum = [], None
+        for start in range(0, flat.shape[0], chunk):
+            part = flat[start : start + chunk]
+            logits.append(self.net(part))
+            if self.layers:
+                c = torch.stack([l.coefficients.detach().float().mean(dim=1) for l in self.layers], 1)  # n x L x 3
+                coef_sum = c if coef_sum is None else torch.cat([coef_sum, c])
+        logits = torch.cat(logits).view(n, v, -1)
+        coef = coef_sum.view(n, v, len(self.layers), 3).mean(dim=1) if coef_sum is not None else None
+        metric.update(logits, batch["label"], batch["index"], coef)
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, self.val_metrics)
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, self.test_metrics)
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_metrics.reset()
+        self._skipped = []
+
+    def on_test_epoch_start(self) -> None:
+        self.test_metrics.reset()
+        self._skipped = []
+
+    def _gather_skipped(self) -> list[str]:
+        skipped = list(self._skipped)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, skipped)
+            skipped = [s for part in gathered for s in part]
+        return sorted(set(skipped))
+
+    def _finish(self, metric: VideoMetrics, prefix: str) -> dict:
+        res = metric.compute()
+        metric.reset()
+        res["coef"], res["label"] = res["coef"].cpu(), res["label"].cpu()  # statistics and files on CPU
+        res["skipped_videos"] = self._gather_skipped()
+        rows = coefs.layer_rows(self.layers, res["coef"])
+        res["coef_rows"] = rows
+        values = {f"{prefix}/{k}": res[k] for k in ("top1", "top5", "average")}
+        values[f"{prefix}/num_videos"] = float(res["num_videos"])
+        values.update(coefs.scalars(rows))
+        # Already identical on every rank (computed from the gathered states); the mean over
+        # ranks of equal values changes nothing and keeps Lightning's DDP check quiet.
+        for key, value in values.items():
+            self.log(key, float(value), prog_bar=key.endswith("top1"), sync_dist=True)
+        return res
+
+    def on_validation_epoch_end(self) -> None:
+        res = self._finish(self.val_metrics, "val")
+        self.val_results = res
+        if self.trainer.sanity_checking or not self.trainer.is_global_zero or self.output_dir is None:
+            return
+        if res["coef_rows"]:
+            step = int(self.global_step)
+            curve = [{"step": step, "layer": r["layer"], "view": r["view"], "mean": r["mean"]} for r in res["coef_rows"]]
+            coefs.write_csv(self.output_dir / "coefficient_curves.csv", curve, coefs.CURVE_COLUMNS, append=True)
+
+    def on_test_epoch_end(self) -> None:
+        res = self._finish(self.test_metrics, "test")
+        datasets = getattr(getattr(self.trainer, "datamodule", None), "datasets", None)
+        expected = len(datasets["test"]) if isinstance(datasets, dict) and "test" in datasets else None
+        if self.trainer.limit_test_batches not in (None, 1.0) or self.trainer.fast_dev_run:
+            expected = None  # a partial test run is not checked against the split
+        if expected is not None and res["num_videos"] + len(res["skipped_videos"]) != int(expected):
+            raise RuntimeError(
+                f"evaluated {res['num_videos']} videos (+{len(res['skipped_videos'])} skipped) "
+                f"but the test split has {expected}: the test loader lost or repeated videos"
+            )
+        self.test_results = res
+        if self.trainer.is_global_zero and self.output_dir is not None:
+            files = coefs.write_test_outputs(
+                self.output_dir, self.layers, res["coef"], res["label"], self.class_names or []
+            )
+            res["class_rows"] = files["classes"]
+            self._log_wandb_tables(files)
+
+    def _log_wandb_tables(self, files: dict) -> None:
+        """The coefficient tables and figures as W&B objects (when a W&B logger is attached)."""
+        if not files["layers"]:
+            return
+        from pytorch_lightning.loggers import WandbLogger
+
+        for logger in self.loggers:
+            if not isinstance(logger, WandbLogger):
+                continue
+            try:
+                rows = files["layers"]
+                logger.log_table("coef/layers", columns=coefs.LAYER_COLUMNS, data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows])
+                if files["classes"]:
+                    logger.log_table(
+                        "coef/classes",
+                        columns=coefs.CLASS_COLUMNS,
+                        data=[[r[c] for c in coefs.CLASS_COLUMNS] for r in files["classes"]],
+                    )
+                figs = sorted((self.output_dir / "figures").glob("*.png"))
+                if figs:
+                    logger.log_image("coef/figures", images=[str(p) for p in figs])
+            except Exception as err:  # noqa: BLE001 - W&B trouble must not lose the results
+                rank_zero_warn(f"could not log coefficient tables to W&B: {err}")
+
+
+def results_record(res: dict, cfg) -> dict:
+    """The results.json content (ARCHITECTURE.md) from test results and the run config."""
+    from .config import dataset_name
+
+    def clean(x):
+        return None if x != x else round(float(x), 4)  # NaN -> null
+
+    return {
+        "top1": clean(res["top1"]),
+        "top5": clean(res["top5"]),
+        "average": clean(res["average"]),
+        "num_videos": int(res["num_videos"]),
+        "num_views": int(res["num_views"]),
+        "views_per_video": int(res["views_per_video"]),
+        "skipped_videos": list(res["skipped_videos"]),
+        "arch": str(cfg.model.arch),
+        "depth": cfg.model.depth if isinstance(cfg.model.depth, int) else str(cfg.model.depth),
+        "dataset": dataset_name(cfg),
+        "frames": int(cfg.frames.num_frames),
+        "share_weights": bool(cfg.model.share_weights),
+    }
+
+
+def write_json(path: Path, record: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")

@@ -1,0 +1,253 @@
+"""What run.py and eval.py do, as functions the tests can call: fit, test, write the outputs."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
+
+from . import coefficients as coefs
+from .callbacks import build_callbacks, build_loggers, log_config
+from .config import check_launch
+from .module import VideoClassifier, results_record, write_json
+
+CHECKPOINT_DIR = "checkpoints"
+VALID_TEST_CKPT = ("best", "last")
+
+
+def _container(node) -> dict:
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Errors that name the key and the fix, before anything heavy starts."""
+    check_launch(cfg)
+    arch = cfg.model.get("arch")
+    from cost.models import ARCHS, PRESETS
+
+    if arch not in ARCHS:
+        raise ValueError(f"model.arch={arch!r} is not valid; choose one of {', '.join(ARCHS)} (or model=<name>)")
+    depth = cfg.model.get("depth")
+    if depth not in PRESETS and str(depth) not in {str(k) for k in PRESETS}:
+        raise ValueError(f"model.depth={depth!r} is not valid; choose one of {', '.join(map(str, PRESETS))}")
+    if "test_ckpt" in cfg and cfg.test_ckpt not in VALID_TEST_CKPT:
+        raise ValueError(f"test_ckpt={cfg.test_ckpt!r} is not valid; choose one of {', '.join(VALID_TEST_CKPT)}")
+    if cfg.frames.num_frames < 1:
+        raise ValueError(f"frames.num_frames={cfg.frames.num_frames} must be >= 1")
+
+
+def build_module(cfg: DictConfig, output_dir: Path, batch_size: int | None, init: bool = True) -> VideoClassifier:
+    return VideoClassifier(
+        model=_container(cfg.model),
+        optim=_container(cfg.optim),
+        freeze_bn=bool(cfg.frames.get("freeze_bn", False)),
+        init_checkpoint=cfg.frames.get("init_checkpoint") if init else None,
+        output_dir=str(output_dir),
+        eval_chunk=int(cfg.get("eval_chunk", 0) or 0),
+        batch_size=batch_size,
+        test_average=str(cfg.get("test_average", "softmax")),
+    )
+
+
+def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list, loggers: list) -> pl.Trainer:
+    has_ckpt = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
+    clip = cfg.optim.get("grad_clip")
+    return instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers if loggers else False,
+        default_root_dir=str(output_dir),
+        enable_checkpointing=has_ckpt,
+        gradient_clip_val=float(clip) if clip else None,
+        _convert_="all",
+    )
+
+
+def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
+    """``resume: auto`` finds <run dir>/checkpoints/last.ckpt; a path resumes from it."""
+    resume = cfg.get("resume", "auto")
+    if resume in (False, None, "false", "False", "no"):
+        return None
+    if resume in (True, "auto", "true", "True"):
+        last = ckpt_dir / "last.ckpt"
+        return str(last) if last.is_file() else None
+    path = Path(str(resume)).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"resume={resume}: no such checkpoint (use resume=auto or resume=false)")
+    return str(path)
+
+
+@rank_zero_only
+def _trim_curves(output_dir: Path, ckpt_path: str | None) -> None:
+    """Keep the coefficient curve rows up to the resumed step (a fresh run starts a new file)."""
+    path = output_dir / "coefficient_curves.csv"
+    if not path.is_file():
+        return
+    if ckpt_path is None:
+        path.unlink()
+        return
+    step = int(torch.load(ckpt_path, map_location="cpu", weights_only=False).get("global_step", 0))
+    rows = [r for r in coefs.read_csv(path) if int(r["step"]) <= step]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=coefs.CURVE_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+@rank_zero_only
+def _forget_wandb_run(output_dir: Path) -> None:
+    from .callbacks import WANDB_ID_FILE
+
+    (output_dir / WANDB_ID_FILE).unlink(missing_ok=True)
+
+
+def _finish_wandb(loggers: list) -> None:
+    from pytorch_lightning.loggers import WandbLogger
+
+    if any(isinstance(lg, WandbLogger) for lg in loggers):
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+
+
+def train(cfg: DictConfig) -> dict | None:
+    """Fit, test the best (or last) checkpoint, write results.json; returns it on rank zero."""
+    check_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = output_dir / CHECKPOINT_DIR
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+
+    if cfg.frames.get("freeze_bn") and not cfg.frames.get("init_checkpoint") and not cfg.model.get("pretrained"):
+        rank_zero_warn(
+            f"frames={cfg.frames.num_frames} freezes BatchNorm (frames.freeze_bn=true) but starts from no "
+            "trained weights: set frames.init_checkpoint=<the 8-frame run's checkpoint> as the paper "
+            "does, or frames.freeze_bn=false to train from scratch"
+        )
+    dm = instantiate(cfg.data, _convert_="all")
+    ckpt_path = resume_checkpoint(cfg, ckpt_dir)
+    module = build_module(cfg, output_dir, getattr(dm, "batch_size", None), init=ckpt_path is None)
+    name = str(cfg.get("name", output_dir.name))
+    if ckpt_path is None:
+        _forget_wandb_run(output_dir)  # a fresh start is a new W&B run, a resume the same one
+    loggers = build_loggers(cfg, output_dir, name)
+    callbacks = build_callbacks(cfg, ckpt_dir)
+    trainer = build_trainer(cfg, output_dir, callbacks, loggers)
+    if ckpt_path:
+        rank_zero_info(f"resuming run {name!r} from {ckpt_path}")
+    elif trainer.is_global_zero and cfg.get("resume") in (False, "false") and ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    if trainer.is_global_zero:
+        _trim_curves(output_dir, ckpt_path)
+    log_config(loggers, cfg)
+
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    if trainer.checkpoint_callback is not None and not trainer.interrupted:
+        # last.ckpt at the final step too, so rerunning a finished run only re-tests it.
+        trainer.save_checkpoint(ckpt_dir / "last.ckpt")
+
+    test_ckpt = None
+    best = next((c for c in callbacks if isinstance(c, pl.callbacks.ModelCheckpoint) and c.monitor), None)
+    if cfg.get("test_ckpt", "best") == "best" and best is not None and best.best_model_path:
+        test_ckpt = best.best_model_path
+    elif (ckpt_dir / "last.ckpt").is_file() and not cfg.trainer.get("fast_dev_run"):
+        test_ckpt = str(ckpt_dir / "last.ckpt")
+    trainer.test(module, datamodule=dm, ckpt_path=test_ckpt, verbose=False)
+    record = None
+    if trainer.is_global_zero:
+        record = results_record(module.test_results, cfg)
+        record["checkpoint"] = test_ckpt
+        record["global_step"] = int(trainer.global_step)
+        if module.val_results is not None:
+            record["val_top1"] = round(float(module.val_results["top1"]), 4)
+            record["val_top5"] = round(float(module.val_results["top5"]), 4)
+        write_json(output_dir / "results.json", record)
+        if cfg.get("print_tables", True):
+            print_summary(output_dir, record, module)
+    _finish_wandb(loggers)
+    return record
+
+
+def evaluate(cfg: DictConfig) -> dict | None:
+    """Multi-view test of ``cfg.ckpt_path`` with the test-view settings of ``cfg.data``."""
+    check_config(cfg)
+    ckpt = Path(str(cfg.ckpt_path)).expanduser()
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint (e.g. outputs/runs/<name>/checkpoints/best.ckpt)")
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    hp = torch.load(ckpt, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+    if hp.get("model"):
+        saved = hp["model"]
+        for key in ("arch", "depth", "share_weights"):
+            if key in saved and str(saved[key]) != str(cfg.model.get(key)):
+                raise ValueError(
+                    f"model.{key}={cfg.model.get(key)!r} but {ckpt} was trained with {saved[key]!r}: "
+                    f"pass model.{key}={saved[key]} (or the matching model=<arch>)"
+                )
+    dm = instantiate(cfg.data, _convert_="all")
+    module = build_module(cfg, output_dir, getattr(dm, "batch_size", None), init=False)
+    loggers = build_loggers(cfg, output_dir, str(cfg.get("name", output_dir.name)))
+    callbacks = build_callbacks(cfg, output_dir / CHECKPOINT_DIR)
+    trainer = build_trainer(cfg, output_dir, callbacks, loggers)
+    log_config(loggers, cfg)
+    trainer.test(module, datamodule=dm, ckpt_path=str(ckpt), verbose=False)
+    record = None
+    if trainer.is_global_zero:
+        record = results_record(module.test_results, cfg)
+        record["checkpoint"] = str(ckpt)
+        write_json(output_dir / "results.json", record)
+        if cfg.get("print_tables", True):
+            print_summary(output_dir, record, module)
+    _finish_wandb(loggers)
+    return record
+
+
+def print_summary(output_dir: Path, record: dict, module: VideoClassifier) -> None:
+    """The demo's closing output: results, coefficient tables, where the files are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    n_classes = len(module.class_names or []) or 1
+    t = Table(title=f"Test results ({record['arch']}, depth {record['depth']}, {record['dataset']}, {record['frames']} frames)")
+    for col in ("top-1 %", "top-5 %", "average %", "videos", "views/video", "chance top-1 %", "skipped"):
+        t.add_column(col, justify="right")
+    t.add_row(
+        f"{record['top1']:.2f}", f"{record['top5']:.2f}", f"{record['average']:.2f}", str(record["num_videos"]),
+        str(record["views_per_video"]), f"{100 / n_classes:.2f}", str(len(record["skipped_videos"])),
+    )
+    console.print(t)
+    res = module.test_results or {}
+    rows = res.get("coef_rows") or []
+    if rows:
+        lt = Table(title="Mean coefficient per CoST layer (paper Fig. 8)")
+        for col in ("layer", "stage", "unit", "H-W", "T-W", "T-H"):
+            lt.add_column(col, justify="right")
+        for layer in sorted({r["layer"] for r in rows}):
+            rs = {r["view"]: r for r in rows if r["layer"] == layer}
+            r0 = rs["hw"]
+            lt.add_row(str(layer), f"res{r0['stage']}", str(r0["unit"]), *(f"{rs[v]['mean']:.3f}" for v in ("hw", "tw", "th")))
+        means = {v: sum(r["mean"] for r in rows if r["view"] == v) / len({r['layer'] for r in rows}) for v in ("hw", "tw", "th")}
+        lt.add_row("mean", "", "", *(f"{means[v]:.3f}" for v in ("hw", "tw", "th")))
+        console.print(lt)
+        crows = sorted(res.get("class_rows") or [], key=lambda r: r["temporal"], reverse=True)
+        if crows:
+            ct = Table(title="Classes by temporal importance T-W + T-H (paper Fig. 7)")
+            for col in ("class", "H-W", "T-W", "T-H", "temporal"):
+                ct.add_column(col, justify="right")
+            for r in crows:
+                ct.add_row(r["class"], *(f"{r[k]:.3f}" for k in ("hw", "tw", "th", "temporal")))
+            console.print(ct)
+        console.print(f"Figures: {output_dir / 'figures'}")
+    else:
+        console.print("No CoST layers in this model: no coefficient statistics.")
+    console.print(f"Run directory: {output_dir}  (results.json, checkpoints/, CSVs)")

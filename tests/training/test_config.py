@@ -1,0 +1,122 @@
+"""Every config combination composes and instantiates; bad values fail early and clearly."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+
+import pytest
+import torch
+from hydra.errors import MissingConfigException
+from hydra.utils import instantiate
+
+from cost.training.config import CONFIG_DIR, multiprocess_trainer
+from cost.training.module import build_net
+from cost.training.runner import check_config
+
+from training_helpers import PYTHON, RUN_PY, compose_cfg, subprocess_env
+
+MODELS = ["c2d", "c3d", "cost_a", "cost_b"]
+DATA = ["synthetic", "kinetics", "moments", "folder", "list"]
+FRAMES = ["8", "32"]
+SHARE = ["true", "false"]
+TRAINERS = ["default", "cpu", "gpu", "ddp"]
+
+
+def test_groups_on_disk():
+    for group, names in {"model": MODELS, "data": DATA, "frames": FRAMES, "trainer": TRAINERS,
+                         "logger": ["wandb", "csv", "none"]}.items():
+        on_disk = {p.stem for p in (CONFIG_DIR / group).glob("*.yaml")}
+        assert set(names) <= on_disk, group
+
+
+_nets: dict = {}
+
+
+@pytest.mark.parametrize("model,data", list(itertools.product(MODELS, DATA)))
+def test_compose_and_instantiate_every_combination(tmp_path, model, data):
+    for frames, share, trainer in itertools.product(FRAMES, SHARE, TRAINERS):
+        cfg = compose_cfg([
+            f"model={model}", f"data={data}", f"frames={frames}", f"model.share_weights={share}",
+            f"trainer={trainer}", f"paths.data_dir={tmp_path}", f"paths.output_dir={tmp_path}/run",
+        ])
+        check_config(cfg)
+        assert cfg.model.arch == model and cfg.frames.num_frames == int(frames)
+        assert cfg.model.depth == ("tiny" if data == "synthetic" else 50)  # the per-dataset preset
+        assert cfg.data.num_frames == int(frames)
+        assert cfg.frames.freeze_bn == (frames == "32")
+        assert str(tmp_path) in cfg.data.root
+        name = cfg.name
+        assert model in name and f"f{frames}" in name and (share == "true") != name.endswith("_noshare")
+        dm = instantiate(cfg.data)
+        assert dm.num_frames == int(frames)
+        # The trainer config builds a Trainer (on this CPU-only machine, as a CPU one).
+        tcfg = dict(cfg.trainer)
+        tcfg.update(accelerator="cpu", devices=1, strategy="auto", logger=False, enable_checkpointing=False)
+        instantiate(tcfg)
+        key = (model, share, cfg.model.depth)
+        if key not in _nets:  # one network per distinct architecture (R50 builds are slow)
+            net = build_net(cfg.model, num_classes=5)
+            _nets[key] = sum(p.numel() for p in net.parameters())
+            if cfg.model.depth == "tiny":
+                out = net(torch.randn(2, 3, int(frames), 32, 32))
+                assert out.shape == (2, 5)
+
+
+def test_trainer_presets():
+    assert compose_cfg(["trainer=ddp", "paths.output_dir=x"]).trainer.strategy == "ddp"
+    assert compose_cfg(["trainer=gpu", "paths.output_dir=x"]).trainer.accelerator == "gpu"
+    assert compose_cfg(["trainer=cpu", "paths.output_dir=x"]).trainer.accelerator == "cpu"
+    assert multiprocess_trainer(compose_cfg(["trainer=ddp", "paths.output_dir=x"]).trainer)
+    assert not multiprocess_trainer(compose_cfg(["paths.output_dir=x"]).trainer)
+    assert multiprocess_trainer(compose_cfg(["trainer.devices=8", "paths.output_dir=x"]).trainer)
+
+
+def test_real_data_is_paper_scale_and_experiments_compose():
+    cfg = compose_cfg(["model=cost_b", "data=moments", "trainer.devices=8", "paths.output_dir=x"])
+    assert cfg.model.depth == 50 and cfg.trainer.max_steps == 600_000 and cfg.optim.lr == 0.005
+    assert cfg.optim.milestones == [0.5, 0.75] and cfg.optim.momentum == 0.9 and cfg.optim.weight_decay == 1e-4
+    for exp in (CONFIG_DIR / "experiment").glob("*.yaml"):
+        c = compose_cfg([f"experiment={exp.stem}", "paths.output_dir=x"])
+        check_config(c)
+    a = compose_cfg(["optim=authors", "data=kinetics", "paths.output_dir=x"])
+    assert a.optim.lr == 0.01 and a.optim.grad_clip == 40.0 and a.optim.base_batch_size == 64
+
+
+def test_every_reading_is_a_key():
+    m = compose_cfg(["paths.output_dir=x"]).model
+    for key in ("pool1_kernel", "pool2_kernel", "stride_on", "dropout", "coef_init", "unit_patterns",
+                "inflate", "pretrained", "share_weights", "depth"):
+        assert key in m
+    o = compose_cfg(["model.pool1_kernel=[1,3,3]", "model.pool2_kernel=null", "paths.output_dir=x"]).model
+    assert list(o.pool1_kernel) == [1, 3, 3] and o.pool2_kernel is None
+
+
+def test_unknown_group_value_lists_the_choices():
+    with pytest.raises(MissingConfigException) as err:
+        compose_cfg(["model=cost_c"])
+    msg = str(err.value)
+    assert "cost_c" in msg and all(m in msg for m in MODELS)
+    with pytest.raises(ValueError, match="model.depth=.*choose one of"):
+        check_config(compose_cfg(["model.depth=34", "paths.output_dir=x"]))
+    with pytest.raises(ValueError, match="test_ckpt"):
+        check_config(compose_cfg(["test_ckpt=first", "paths.output_dir=x"]))
+
+
+def test_bad_value_from_the_command_line(tmp_path):
+    p = subprocess.run([PYTHON, str(RUN_PY), "data=kinectics", f"paths.log_dir={tmp_path}"],
+                       capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    assert p.returncode != 0
+    assert "kinectics" in p.stderr and "kinetics" in p.stderr and "moments" in p.stderr
+
+
+def test_multirun_with_ddp_on_basic_launcher_is_refused(tmp_path):
+    p = subprocess.run(
+        [PYTHON, str(RUN_PY), "-m", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+         "model=c2d,cost_a", f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path}/data"],
+        capture_output=True, text=True, env=subprocess_env(), timeout=120,
+    )
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert "submitit_slurm" in out and "one by one" in out
+    assert not (tmp_path / "data").exists()  # stopped before touching data

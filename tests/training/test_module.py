@@ -1,0 +1,83 @@
+"""The LightningModule on its own: 32-frame fine-tuning with frozen BatchNorm, coefficients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cost.models import cost_layers
+from cost.training.coefficients import batch_coefficients, class_rows, layer_rows
+from cost.training.module import VideoClassifier
+
+MODEL = {"_target_": "cost.models.build_model", "arch": "cost_b", "depth": "tiny", "dropout": 0.0}
+OPTIM = {"lr": 0.1, "milestones": [0.5, 0.75]}
+
+
+def _step(module: VideoClassifier, frames: int) -> None:
+    opt = torch.optim.SGD([p for p in module.parameters() if p.requires_grad], lr=0.1)
+    module.train()
+    batch = {"clips": torch.randn(4, 3, frames, 32, 32), "label": torch.tensor([0, 1, 2, 3]), "index": torch.arange(4)}
+    logits = module.net(batch["clips"])
+    loss = nn.functional.cross_entropy(logits, batch["label"])
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_32_frame_finetune_from_8_frame_checkpoint_with_frozen_bn(tmp_path):
+    eight = VideoClassifier(MODEL, OPTIM, num_classes=4)
+    _step(eight, 8)
+    ckpt = tmp_path / "eight.ckpt"
+    torch.save({"state_dict": eight.state_dict()}, ckpt)
+
+    ft = VideoClassifier(MODEL, OPTIM, num_classes=4, freeze_bn=True, init_checkpoint=str(ckpt))
+    for k, v in eight.net.state_dict().items():
+        assert torch.equal(v, ft.net.state_dict()[k]), k
+    bns = [m for m in ft.net.modules() if isinstance(m, nn.BatchNorm3d)]
+    before = [(b.running_mean.clone(), b.running_var.clone(), b.weight.clone(), b.bias.clone()) for b in bns]
+    conv_before = ft.net.conv1.weight.clone()
+    _step(ft, 32)  # 32-frame clips through the same weights
+    assert all(not b.training for b in bns)  # train() keeps frozen BN in eval mode
+    for b, (m, v, w, bias) in zip(bns, before):
+        assert torch.equal(b.running_mean, m) and torch.equal(b.running_var, v)
+        assert torch.equal(b.weight, w) and torch.equal(b.bias, bias) and not b.weight.requires_grad
+    assert not torch.equal(ft.net.conv1.weight, conv_before)  # the rest still learns
+
+
+def test_init_checkpoint_must_fit(tmp_path):
+    other = VideoClassifier({**MODEL, "arch": "c2d"}, OPTIM, num_classes=4)
+    ckpt = tmp_path / "c2d.ckpt"
+    torch.save({"state_dict": other.state_dict()}, ckpt)
+    with pytest.raises(ValueError, match="frames.init_checkpoint"):
+        VideoClassifier(MODEL, OPTIM, num_classes=4, init_checkpoint=str(ckpt))
+
+
+@pytest.mark.parametrize("arch,share", [("cost_a", True), ("cost_a", False), ("cost_b", True), ("cost_b", False)])
+def test_coefficient_statistics(arch, share):
+    m = VideoClassifier({**MODEL, "arch": arch, "share_weights": share}, OPTIM, num_classes=3)
+    m.eval()
+    with torch.no_grad():
+        m.net(torch.randn(2 * 3, 3, 4, 32, 32))  # 2 videos x 3 views
+    layers = cost_layers(m.net)
+    coef = batch_coefficients(layers, 2, 3)
+    assert coef.shape == (2, 4, 3)
+    assert torch.allclose(coef.sum(-1), torch.ones(2, 4), atol=1e-5)
+    rows = layer_rows(layers, coef)
+    assert [(r["layer"], r["view"]) for r in rows[:3]] == [(1, "hw"), (1, "tw"), (1, "th")]
+    crows = class_rows(coef, torch.tensor([0, 2]), ["a", "b", "c"])
+    assert [r["class"] for r in crows] == ["a", "c"]  # classes without videos are left out
+    if arch == "cost_a":  # learned, clip-independent: the init (0.7, -0.7, -0.7) after softmax
+        assert rows[0]["mean"] == pytest.approx(torch.softmax(torch.tensor([0.7, -0.7, -0.7]), 0)[0].item(), abs=1e-5)
+
+
+def test_c2d_has_no_coefficients():
+    m = VideoClassifier({**MODEL, "arch": "c2d"}, OPTIM, num_classes=3)
+    assert m.layers == [] and layer_rows([], torch.zeros(2, 0, 3)) == []
+
+
+def test_missing_pretrained_file_names_the_key(tmp_path):
+    from cost.training.module import build_net
+
+    with pytest.raises(FileNotFoundError, match="model.pretrained"):
+        build_net({**MODEL, "pretrained": str(tmp_path / "nope.pth"), "inflate": "mean"}, num_classes=3)

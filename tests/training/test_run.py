@@ -1,0 +1,222 @@
+"""End to end: fast_dev_run per arch, a real short training, resume, DDP exactness, eval.py."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cost.training.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv
+from cost.training.runner import train
+
+from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env
+
+RESULT_KEYS = {"top1", "top5", "average", "num_videos", "num_views", "skipped_videos", "arch", "depth",
+               "dataset", "frames", "share_weights"}
+
+
+def _train(data_dir, out: Path, *overrides):
+    cfg = compose_cfg(run_overrides(data_dir, out, f"paths.output_dir={out}", *overrides))
+    return train(cfg)
+
+
+@pytest.mark.parametrize("arch", ["c2d", "c3d", "cost_a", "cost_b"])
+def test_fast_dev_run_every_arch(data_dir, tmp_path, arch):
+    share = "false" if arch == "cost_a" else "true"  # also covers CoST without sharing
+    rec = _train(data_dir, tmp_path, f"model={arch}", f"model.share_weights={share}", "debug=fast")
+    assert RESULT_KEYS <= set(rec) and rec["arch"] == arch and rec["frames"] == 8
+    has_cost = arch.startswith("cost")
+    assert (tmp_path / "coefficients.csv").exists() == has_cost  # absent, not an error, for C2D/C3D
+    assert (tmp_path / "class_coefficients.csv").exists() == has_cost
+    assert json.loads((tmp_path / "results.json").read_text())["arch"] == arch
+
+
+def test_fast_dev_run_bf16_mixed_and_authors_recipe(data_dir, tmp_path):
+    rec = _train(data_dir, tmp_path, "trainer.precision=bf16-mixed", "optim=authors", "debug=fast")
+    assert rec["arch"] == "cost_b" and (tmp_path / "coefficients.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    """One real short training of the default model (CoST(b), tiny) with W&B offline + CSV."""
+    out = tmp_path_factory.mktemp("trained")
+    t0 = time.time()
+    rec = _train(data_dir, out, "trainer.max_steps=160", "trainer.val_check_interval=80",
+                 "callbacks.checkpoint_every_n_steps=80", "logger=wandb", "data.test_clips=3")
+    return out, rec, time.time() - t0
+
+
+def _num_classes(data_dir: Path) -> int:
+    return len((data_dir / "synthetic" / "classes.txt").read_text().split())
+
+
+def _num_test(data_dir: Path) -> int:
+    return len([x for x in (data_dir / "synthetic" / "test.txt").read_text().splitlines() if x.strip()])
+
+
+@pytest.mark.slow
+def test_real_training_beats_chance(trained, data_dir):
+    out, rec, seconds = trained
+    chance = 100 / _num_classes(data_dir)
+    assert rec["global_step"] == 160
+    assert rec["top1"] > 4 * chance, rec  # a wide margin over chance
+    assert rec["val_top1"] > 4 * chance, rec
+    n = _num_test(data_dir)
+    assert rec["num_videos"] == n and rec["views_per_video"] == 3 and rec["num_views"] == 3 * n
+    assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "checkpoints" / "best.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_output_files_match_the_schema(trained, data_dir):
+    out, rec, _ = trained
+    saved = json.loads((out / "results.json").read_text())
+    assert RESULT_KEYS <= set(saved)
+    assert saved["dataset"] == "synthetic" and saved["depth"] == "tiny" and saved["share_weights"] is True
+    assert math.isclose(saved["average"], (saved["top1"] + saved["top5"]) / 2, abs_tol=1e-3)
+    assert saved["skipped_videos"] == []
+
+    layers = read_csv(out / "coefficients.csv")
+    assert list(layers[0]) == LAYER_COLUMNS and len(layers) == 4 * 3  # tiny: 4 CoST layers x 3 views
+    for layer in {r["layer"] for r in layers}:
+        total = sum(float(r["mean"]) for r in layers if r["layer"] == layer)
+        assert total == pytest.approx(1.0, abs=1e-4)  # softmax over the views
+    assert {r["stage"] for r in layers} == {"2", "3", "4", "5"}
+
+    classes = read_csv(out / "class_coefficients.csv")
+    assert list(classes[0]) == CLASS_COLUMNS and len(classes) == _num_classes(data_dir)
+    for r in classes:
+        assert float(r["temporal"]) == pytest.approx(float(r["tw"]) + float(r["th"]), abs=2e-6)
+
+    curves = read_csv(out / "coefficient_curves.csv")
+    assert list(curves[0]) == CURVE_COLUMNS
+    assert sorted({int(r["step"]) for r in curves}) == [80, 160] and len(curves) == 2 * 12
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert len(figures) == 2
+
+    metrics = read_csv(out / "csv" / "metrics.csv")
+    cols = set(metrics[0])
+    assert {"train/loss", "val/top1", "val/top5", "val/average", "lr", "coef/layer1/hw", "coef/layer4/th",
+            "test/top1"} <= cols
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_holds_the_metrics(trained):
+    out, _, _ = trained
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, runs
+    data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
+    for key in (b"val/top1", b"train/loss", b"coef/layer1/tw", b"test/top1", b"share_weights", b"coef/layers"):
+        assert key in data, key
+    run_id = (out / "wandb_id.txt").read_text().strip()
+    assert runs[0].name.endswith(run_id)
+
+
+def _odd_test_split(data_dir: Path, n: int = 15) -> str:
+    root = data_dir / "synthetic"
+    lines = (root / "test.txt").read_text().splitlines()[:n]
+    name = f"odd_test_{n}.txt"
+    (root / name).write_text("\n".join(lines) + "\n")
+    return name
+
+
+def _eval(data_dir, out, ckpt, *extra, timeout=300):
+    split = _odd_test_split(data_dir)
+    cmd = [PYTHON, str(EVAL_PY), f"ckpt_path={ckpt}", f"paths.data_dir={data_dir}", f"paths.log_dir={out}",
+           f"hydra.run.dir={out}", "data.num_workers=0", "data.test_clips=3", f"data.test_split={split}",
+           "data.test_batch_size=2", "callbacks.rich_progress=false", "logger=none", *extra]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=timeout)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return json.loads((out / "results.json").read_text()), read_csv(out / "coefficients.csv")
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_give_exactly_the_single_process_numbers(trained, data_dir, tmp_path):
+    out, _, _ = trained
+    ckpt = out / "checkpoints" / "best.ckpt"
+    one, coef1 = _eval(data_dir, tmp_path / "one", ckpt, "trainer=cpu")
+    two, coef2 = _eval(data_dir, tmp_path / "two", ckpt, "trainer=ddp", "trainer.accelerator=cpu",
+                       "trainer.devices=2")  # gloo on CPU
+    assert one["num_videos"] == two["num_videos"] == 15  # odd: one rank gets 8, the other 7
+    assert one["num_views"] == two["num_views"] == 45
+    for key in ("top1", "top5", "average"):
+        assert one[key] == two[key], (key, one, two)
+    for a, b in zip(coef1, coef2):
+        assert (a["layer"], a["view"]) == (b["layer"], b["view"])
+        assert float(a["mean"]) == pytest.approx(float(b["mean"]), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_finishes_with_the_scheduled_lr(data_dir, tmp_path):
+    """Kill a run after its first last.ckpt; the same command resumes and ends at max_steps."""
+    args = [PYTHON, str(RUN_PY), f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", "name=resume_me",
+            "data.num_workers=0", "trainer.accelerator=cpu", "callbacks.rich_progress=false", "logger=wandb",
+            "print_tables=false", "trainer.max_steps=30", "trainer.val_check_interval=10",
+            "callbacks.checkpoint_every_n_steps=4", "optim.warmup_steps=0", "optim.lr=0.1",
+            "data.test_clips=1", "trainer.limit_val_batches=1"]
+    run_dir = tmp_path / "runs" / "resume_me"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env(),
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not last.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # let the checkpoint file be complete
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert last.exists(), proc.stderr.read().decode()[-3000:]
+    killed_at = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert killed_at < 30, "the first run was not interrupted"
+    assert not (run_dir / "results.json").exists()
+
+    p = subprocess.run(args, capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "resuming run 'resume_me'" in p.stdout + p.stderr
+    rec = json.loads((run_dir / "results.json").read_text())
+    assert rec["global_step"] == 30
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 30
+    # Milestones 0.5 and 0.75 of 30 steps: lr 0.1 -> 0.01 (step 15) -> 0.001 (step 22/23).
+    assert state["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.001)
+    assert state["lr_schedulers"][0]["last_epoch"] == 30
+    # The CSV log continues (resumed steps, no restart from 0 after the resume point).
+    steps = [int(r["step"]) for r in read_csv(run_dir / "csv" / "metrics.csv") if r.get("lr")]
+    assert max(steps) >= 25
+    # Both W&B (offline) runs carry the same run id: a sync continues one W&B run.
+    run_id = (run_dir / "wandb_id.txt").read_text().strip()
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(r.name.endswith(run_id) for r in runs)
+
+
+@pytest.mark.slow
+def test_32_frame_finetune_run_from_the_8_frame_checkpoint(trained, data_dir, tmp_path):
+    out, _, _ = trained
+    rec = _train(data_dir, tmp_path, "frames=32", f"frames.init_checkpoint={out / 'checkpoints' / 'best.ckpt'}",
+                 "debug=fast")
+    assert rec["frames"] == 32 and rec["num_videos"] > 0
+
+
+@pytest.mark.slow
+def test_ddp_training_run_two_processes(data_dir, tmp_path):
+    """run.py itself under 2-process DDP (gloo): trains, validates, tests, writes the outputs."""
+    args = [PYTHON, str(RUN_PY), f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", "name=ddp_run",
+            "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "debug=short", "logger=csv",
+            "data.num_workers=0", "callbacks.rich_progress=false", "print_tables=false", "data.test_clips=2",
+            "trainer.limit_test_batches=null"]
+    p = subprocess.run(args, capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "ddp_run"
+    rec = json.loads((run_dir / "results.json").read_text())
+    n = _num_test(data_dir)
+    assert rec["global_step"] == 4 and rec["num_videos"] == n and rec["num_views"] == 2 * n
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert sorted({int(r["step"]) for r in read_csv(run_dir / "coefficient_curves.csv")}) == [2, 4]
