@@ -1,7 +1,8 @@
 """Coefficient figures in the style of the paper (Sec. 4.5, Figures 7 and 8).
 
 Every function takes rows as read from the run directory's CSV files (ARCHITECTURE.md),
-draws one figure, saves it as PNG when a path is given and returns the matplotlib figure.
+draws one figure and returns it; with a path it is saved as PNG and closed (files), without
+one it stays open so a notebook shows it.
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")  # files only; notebooks display the returned figures themselves
-import matplotlib.pyplot as plt  # noqa: E402
+from cost.models.cost_op import VIEWS
 
-from cost.models.cost_op import VIEWS  # noqa: E402
-
-from .paper import PAPER_VIEW_MEANS  # noqa: E402
+from .paper import PAPER_VIEW_MEANS
 
 VIEW_LABELS = {"hw": "H-W (spatial)", "tw": "T-W", "th": "T-H"}
 VIEW_COLORS = {"hw": "#4c72b0", "tw": "#dd8452", "th": "#55a868"}
@@ -43,6 +41,7 @@ def _save(fig, path):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
     return fig
 
 

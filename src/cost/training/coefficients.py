@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
+from cost.analysis import plots
 from cost.models import VIEWS, CoST
 
 LAYER_COLUMNS = ["layer", "stage", "unit", "view", "mean"]
 CLASS_COLUMNS = ["class", "hw", "tw", "th", "temporal"]
 CURVE_COLUMNS = ["step", "layer", "view", "mean"]
-VIEW_LABELS = {"hw": "H-W", "tw": "T-W", "th": "T-H"}
 
 
 def batch_coefficients(layers: list[CoST], num_videos: int, num_views: int) -> torch.Tensor:
@@ -88,61 +88,6 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def plot_layers(rows: list[dict], path: Path, title: str = "") -> Path:
-    """Figure 8 style: mean coefficient of each view per CoST layer (depth on the x axis)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layers = sorted({r["layer"] for r in rows})
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    width = 0.27
-    for j, view in enumerate(VIEWS):
-        vals = [next(r["mean"] for r in rows if r["layer"] == l and r["view"] == view) for l in layers]
-        ax.bar([l + (j - 1) * width for l in layers], vals, width, label=VIEW_LABELS[view])
-    ax.set_xticks(layers)
-    ax.set_xlabel("CoST layer (network depth)")
-    ax.set_ylabel("mean coefficient")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    ax.set_title(title or "Importance of each view per layer")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def plot_classes(rows: list[dict], path: Path, top: int = 10, title: str = "") -> Path:
-    """Figure 7 style: classes ranked by temporal importance (T-W + T-H), top and bottom."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ranked = sorted(rows, key=lambda r: r["temporal"], reverse=True)
-    shown = ranked if len(ranked) <= 2 * top else ranked[:top] + ranked[-top:]
-    fig, ax = plt.subplots(figsize=(6, 0.3 * len(shown) + 1.2))
-    names = [r["class"] for r in shown][::-1]
-    vals = [r["temporal"] for r in shown][::-1]
-    ax.barh(range(len(shown)), vals, color="tab:orange")
-    ax.set_yticks(range(len(shown)))
-    ax.set_yticklabels(names, fontsize=8)
-    lo, hi = min(vals), max(vals)
-    pad = max(0.02, (hi - lo) * 0.1)
-    ax.set_xlim(max(0.0, lo - pad), min(1.0, hi + pad))  # the differences, not the common offset
-    ax.set_xlabel("temporal importance (T-W + T-H coefficients)")
-    ax.set_title(title or "Classes ranked by temporal importance")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def write_test_outputs(out_dir: Path, layers: list[CoST], coef: torch.Tensor, labels: torch.Tensor, class_names: list[str]) -> dict:
     """coefficients.csv, class_coefficients.csv and figures/ (nothing for C2D/C3D)."""
     rows = layer_rows(layers, coef)
@@ -152,7 +97,7 @@ def write_test_outputs(out_dir: Path, layers: list[CoST], coef: torch.Tensor, la
     crows = class_rows(coef, labels, class_names)
     write_csv(out_dir / "coefficients.csv", rows, LAYER_COLUMNS)
     write_csv(out_dir / "class_coefficients.csv", crows, CLASS_COLUMNS)
-    plot_layers(rows, out_dir / "figures" / "coefficients_per_layer.png")
+    plots.plot_layer_coefficients(rows, out_dir / "figures" / "coefficients_per_layer.png")
     if crows:
-        plot_classes(crows, out_dir / "figures" / "class_temporal_importance.png")
+        plots.plot_class_ranking(crows, out_dir / "figures" / "class_temporal_importance.png")
     return {"layers": rows, "classes": crows}

@@ -1,0 +1,86 @@
+"""Run a sweep locally, one job after another, each job its own process (and DDP tree).
+
+Hydra's ``-m`` with its basic launcher runs every job inside one process, which Lightning's
+DDP cannot do (each rank would re-run the sweep). This driver expands the same sweep, the
+``hydra.sweeper.params`` of an experiment plus any ``key=a,b`` overrides, and starts
+``src/run.py`` once per combination.
+
+    python experiments/sweep.py experiment=table4_moments trainer.devices=8
+    python experiments/sweep.py experiment=mini_reproduction --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from cost.training.config import CONFIG_DIR, NUMERIC_GROUPS, quote_numeric_choices, register_resolvers  # noqa: E402
+
+
+def expand(overrides: list[str]) -> list[list[str]]:
+    """Every job's override list: fixed overrides + one value of each swept key."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    register_resolvers()
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides(quote_numeric_choices(overrides))
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    swept = {o.get_key_element(): o for o in parsed if o.is_sweep_override()}
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=fixed, return_hydra_config=True)
+    params = dict(cfg.hydra.sweeper.get("params") or {})
+    for key, value in params.items():  # the experiment's sweep, unless the command line sweeps the key
+        if key not in swept and not any(o.get_key_element() == key for o in parsed):
+            swept[key] = parser.parse_overrides(quote_numeric_choices([f"{key}={value}"]))[0]
+
+    axes = []
+    for key, override in swept.items():
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        if key in NUMERIC_GROUPS:  # run.py quotes frames=32 itself
+            values = [v.strip("'") for v in values]
+        axes.append([f"{key}={v}" for v in values])
+    return [fixed + list(combo) for combo in itertools.product(*axes)] if axes else [fixed]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides; key=a,b sweeps")
+    ap.add_argument("--dry-run", action="store_true", help="print the jobs and exit")
+    ap.add_argument("--keep-going", action="store_true", help="run the remaining jobs after a failure")
+    args = ap.parse_args(argv)
+
+    jobs = expand(args.overrides)
+    print(f"{len(jobs)} job(s)")
+    failed = []
+    for i, job in enumerate(jobs, 1):
+        command = [sys.executable, str(REPO / "src" / "run.py"), *job]
+        print(f"[{i}/{len(jobs)}] {shlex.join(command[1:])}", flush=True)
+        if args.dry_run:
+            continue
+        start = time.time()
+        code = subprocess.call(command, cwd=REPO)
+        print(f"[{i}/{len(jobs)}] exit {code} after {time.time() - start:.0f} s", flush=True)
+        if code != 0:
+            failed.append(job)
+            if not args.keep_going:
+                break
+    if failed:
+        print("failed jobs:\n" + "\n".join("  " + shlex.join(j) for j in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""A tiny real sweep through the local driver, the aggregated table, the notebooks, SLURM config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from cost.analysis import load_runs, results_table
+from training_helpers import PYTHON, REPO_ROOT, compose_cfg, subprocess_env
+
+SWEEP = REPO_ROOT / "experiments" / "sweep.py"
+
+
+def test_driver_expands_the_cartesian_product():
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import expand
+
+    jobs = expand(["model=c2d,cost_b", "frames=8,32", "data=synthetic"])
+    assert jobs == [
+        ["data=synthetic", "model=c2d", "frames=8"],
+        ["data=synthetic", "model=c2d", "frames=32"],
+        ["data=synthetic", "model=cost_b", "frames=8"],
+        ["data=synthetic", "model=cost_b", "frames=32"],
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(data_dir, tmp_path_factory):
+    """Two real jobs (C2D, CoST(b)), each a separate run.py process, a few steps each."""
+    out = tmp_path_factory.mktemp("sweep")
+    args = [
+        "model=c2d,cost_b", "debug=short", "logger=csv", "data.num_workers=0", "trainer.accelerator=cpu",
+        "callbacks.rich_progress=false", "print_tables=false", "data.test_clips=2",
+        f"paths.data_dir={data_dir}", f"paths.log_dir={out}",
+    ]
+    proc = subprocess.run([PYTHON, str(SWEEP), *args], env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 job(s)" in proc.stdout
+    return out / "runs"
+
+
+@pytest.mark.slow
+def test_tiny_sweep_gives_an_aggregated_table(tiny_sweep):
+    runs = load_runs([tiny_sweep])
+    assert sorted(r["arch"] for r in runs) == ["c2d", "cost_b"]
+    rows = results_table(runs)
+    assert [r["model"] for r in rows] == ["tiny C2D 8f", "tiny CoST(b) 8f"]
+    assert all(0 <= r["ours_top1"] <= 100 and r["paper_top1"] is None for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["coefficients", "results"])
+def test_notebooks_execute_on_the_sweep(tiny_sweep, name, monkeypatch):
+    monkeypatch.setenv("COST_RUNS", str(tiny_sweep))
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    nb = nbformat.read(REPO_ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "store notebooks without outputs"
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT / "notebooks")}}).execute()
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    if name == "coefficients":
+        assert "cost_b" in text and "hw" in text  # one CoST run found, its view means printed
+        images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+        assert len(images) >= 3
+    else:
+        markdown = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs if "text/markdown" in o.get("data", {})]
+        assert any("tiny CoST(b) 8f" in m for m in markdown)
+
+
+def test_slurm_launcher_config_composes():
+    cfg = compose_cfg(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=8"])
+    assert cfg.trainer.devices == 8
+    with pytest.raises(Exception):  # noqa: B017 - hydra config is only resolvable inside a run
+        compose_cfg(["hydra/launcher=nonexistent"])
+
+
+def test_slurm_launcher_plugin_resolves():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from cost.training.config import CONFIG_DIR
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher.tasks_per_node == 4 and launcher.gpus_per_node == 4 and launcher.max_num_timeout == 20
