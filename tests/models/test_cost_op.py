@@ -86,6 +86,8 @@ def test_auto_picks_fused_only_for_cost_a_in_eval():
     op_a, op_b = CoST(2, 2, mode="a"), CoST(2, 2, mode="b")
     assert op_a.train()._path() == "reference" and op_b.train()._path() == "reference"
     assert op_a.eval()._path() == "fused" and op_b.eval()._path() == "reference"
+    assert op_a._path(torch.empty(1, 2, 4, 28, 28)) == "fused"
+    assert op_a._path(torch.empty(1, 2, 4, 14, 14)) == "reference"  # measured slower when folded
     assert CoST(2, 2, mode="b", impl="fused").eval()._path() == "reference"  # nothing to fold
     assert CoST(2, 2, mode="a", impl="conv2d").eval()._path() == "conv2d"
 
@@ -139,7 +141,7 @@ def test_parameter_counts_match_the_paper():
 @pytest.mark.parametrize("stride", [1, 2])
 def test_hw_only_coefficients_give_a_1x3x3_convolution(stride):
     torch.manual_seed(0)
-    op = CoST(5, 6, mode="a", stride=stride, share_weights=False).train()
+    op = CoST(5, 6, mode="a", stride=stride, share_weights=False, impl="fused").train()
     with torch.no_grad():
         op.coef_logits.copy_(torch.tensor([0.0, -float("inf"), -float("inf")]).expand(6, 3))
     x = torch.randn(2, 5, 4, 8, 8)
@@ -166,11 +168,12 @@ def test_folded_kernel_has_19_taps_and_zero_corners():
 @pytest.mark.parametrize("stride", [1, 2])
 def test_fused_eval_equals_three_views(share, stride):
     torch.manual_seed(0)
-    op = CoST(8, 16, mode="a", stride=stride, share_weights=share)
+    op = CoST(8, 16, mode="a", stride=stride, share_weights=share, impl="fused")
     with torch.no_grad():
         op.coef_logits.normal_()
     x = torch.randn(2, 8, 6, 10, 12)
     op.eval()
+    assert op._path(x) == "fused"
     fused = op(x)
     op.impl = "reference"
     reference = op(x)
@@ -180,7 +183,7 @@ def test_fused_eval_equals_three_views(share, stride):
 
 def test_fused_eval_follows_optimizer_steps_and_loads():
     torch.manual_seed(0)
-    op = CoST(4, 8, mode="a")
+    op = CoST(4, 8, mode="a", impl="fused")
     x = torch.randn(2, 4, 5, 7, 7)
     opt = torch.optim.SGD(op.parameters(), lr=0.5)
     op.eval()
@@ -197,7 +200,7 @@ def test_fused_eval_follows_optimizer_steps_and_loads():
     reference = explicit_cost(x, all_weights(op), torch.softmax(op.coef_logits, 1).expand(2, -1, -1))
     torch.testing.assert_close(after, reference, rtol=1e-5, atol=1e-5)
 
-    fresh = CoST(4, 8, mode="a").eval()
+    fresh = CoST(4, 8, mode="a", impl="fused").eval()
     fresh(x)  # run once with its own weights, then load
     fresh.load_state_dict(op.state_dict())
     torch.testing.assert_close(fresh(x), after, rtol=0, atol=0)

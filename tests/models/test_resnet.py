@@ -124,7 +124,7 @@ def test_c2d_r50_gmacs_near_the_published_anchor():
     assert 19.0 < gmac < 20.0  # SPEC section 8: about 19-20 GMAC with pool2
 
 
-@pytest.mark.parametrize("impl,exact", [("reference", True), ("auto", False)])
+@pytest.mark.parametrize("impl,exact", [("reference", True), ("fused", False), ("auto", False)])
 def test_cost_with_hw_only_coefficients_equals_c2d(impl, exact):
     """Sec. 3.4: with a_tw = a_th = 0 every CoST layer is the 1x3x3 conv, so the network is C2D."""
     torch.manual_seed(0)

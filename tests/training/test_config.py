@@ -118,5 +118,5 @@ def test_multirun_with_ddp_on_basic_launcher_is_refused(tmp_path):
     )
     out = p.stdout + p.stderr
     assert p.returncode != 0, out
-    assert "submitit_slurm" in out and "one by one" in out
+    assert "submitit_slurm" in out and "one by one" in out and "experiments/sweep.py" in out
     assert not (tmp_path / "data").exists()  # stopped before touching data

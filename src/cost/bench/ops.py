@@ -36,6 +36,7 @@ def _eval_candidates(op: CoST, x: torch.Tensor) -> dict:
         "reference": run("reference", x),
         "conv2d": run("conv2d", x),
         "fused": run("fused", x),
+        "auto": run("auto", x),
         "reference+channels_last": run("reference", x_cl),
         "fused+channels_last": run("fused", x_cl),
         "fused+bf16 (inexact)": run("fused", x, bf16=True),
@@ -107,6 +108,7 @@ def run(rounds: int = 5, batch: int = 2) -> dict:
     eval_total, train_total = results["eval_cost_a"]["total"], results["train_cost_b"]["total"]
     results["ratios"] = {
         "fused_eval_vs_reference": eval_total["fused"] / eval_total["reference"],
+        "auto_eval_vs_reference": eval_total["auto"] / eval_total["reference"],
         "best_fused_eval_vs_reference": min(eval_total["fused"], eval_total["fused+channels_last"]) / eval_total["reference"],
         "cost_b_train_conv2d_vs_reference": train_total["conv2d"] / train_total["reference"],
     }

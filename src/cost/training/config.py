@@ -95,8 +95,8 @@ def check_launch(cfg: DictConfig) -> None:
             f"(trainer.strategy={cfg.trainer.get('strategy')}, trainer.devices={cfg.trainer.get('devices')}): "
             "every DDP rank would re-run the whole sweep or hang. Either use the SLURM launcher "
             "(add hydra/launcher=slurm, conf/hydra/launcher/slurm.yaml, built on hydra-submitit-launcher's "
-            "submitit_slurm; see experiments/) or run the jobs one by one without -m "
-            "(e.g. a shell loop over the overrides)."
+            "submitit_slurm) or run the jobs one by one, each its own process tree: "
+            "python experiments/sweep.py <the same overrides, without -m>."
         )
 
 
