@@ -52,7 +52,8 @@ def run(rounds: int = 3, batch: int = 2, depth=50, frames: int = 8, size: int = 
             compiled = torch.compile(model)
             candidates[f"{name} (compiled)"] = _train_step(compiled, clip, label)
             macs[f"{name} (compiled)"] = macs[name]
-    times = time_interleaved(candidates, rounds=rounds)
+    # two warm-up steps each: the first steps of a fresh model pay oneDNN primitive creation
+    times = time_interleaved(candidates, rounds=rounds, warmup=2)
     base_t, base_m = times["c2d"], macs["c2d"]
     rows, table = [], {}
     for name, sec in times.items():
