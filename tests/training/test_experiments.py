@@ -90,3 +90,29 @@ def test_slurm_launcher_plugin_resolves():
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert launcher.tasks_per_node == 4 and launcher.gpus_per_node == 4 and launcher.max_num_timeout == 20
+
+
+@pytest.mark.parametrize(
+    "experiment,jobs",
+    [("table2", 4), ("table3", 4), ("table4_moments", 6), ("table5_kinetics", 6), ("table6_kinetics", 2), ("table7_moments", 2)],
+)
+def test_every_paper_table_expands_into_composable_jobs(experiment, jobs):
+    """Each job of each table's sweep composes to a valid config of the paper's scale."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import expand
+
+    from cost.training.runner import check_config
+
+    expanded = expand([f"experiment={experiment}"])
+    assert len(expanded) == jobs
+    names = set()
+    for job in expanded:
+        cfg = compose_cfg(job + ["paths.output_dir=x"])
+        check_config(cfg)
+        assert cfg.trainer.strategy == "ddp" and cfg.trainer.max_steps == 600_000
+        names.add(cfg.name)
+    assert len(names) == jobs  # every job writes its own run directory
+    if experiment.startswith(("table6", "table7")):  # 8 frames first, then the 32-frame fine-tune from it
+        first, second = (compose_cfg(j + ["paths.output_dir=x"]) for j in expanded)
+        assert first.frames.num_frames == 8 and second.frames.num_frames == 32
+        assert second.frames.init_checkpoint == "auto" and second.frames.init_run == first.name

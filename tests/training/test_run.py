@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -203,6 +204,27 @@ def test_32_frame_finetune_run_from_the_8_frame_checkpoint(trained, data_dir, tm
     rec = _train(data_dir, tmp_path, "frames=32", f"frames.init_checkpoint={out / 'checkpoints' / 'best.ckpt'}",
                  "debug=fast")
     assert rec["frames"] == 32 and rec["num_videos"] > 0
+
+
+@pytest.mark.slow
+def test_32_frame_run_finds_its_8_frame_run_by_itself(trained, data_dir, tmp_path):
+    """frames=32 with the default init_checkpoint=auto: the 8-frame run of the same name."""
+    from cost.training.runner import init_checkpoint
+
+    out, _, _ = trained
+    logs = tmp_path / "logs"
+    cfg = compose_cfg(run_overrides(data_dir, logs, "frames=32"))
+    assert cfg.frames.init_checkpoint == "auto" and cfg.frames.init_run == "cost_b_rtiny_synthetic_f8"
+    with pytest.raises(FileNotFoundError, match="frames.init_checkpoint=auto.*frames=8"):
+        init_checkpoint(cfg)
+    ckpts = logs / "runs" / "cost_b_rtiny_synthetic_f8" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    shutil.copy(out / "checkpoints" / "last.ckpt", ckpts / "last.ckpt")
+    assert init_checkpoint(cfg) == str(ckpts / "last.ckpt")
+    shutil.copy(out / "checkpoints" / "best.ckpt", ckpts / "best.ckpt")
+    assert init_checkpoint(cfg) == str(ckpts / "best.ckpt")
+    rec = _train(data_dir, logs, "frames=32", "debug=fast")
+    assert rec["frames"] == 32
 
 
 @pytest.mark.slow

@@ -42,12 +42,28 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"frames.num_frames={cfg.frames.num_frames} must be >= 1")
 
 
+def init_checkpoint(cfg: DictConfig) -> str | None:
+    """``frames.init_checkpoint``; ``auto`` finds the 8-frame run this 32-frame run fine-tunes."""
+    value = cfg.frames.get("init_checkpoint")
+    if value != "auto":
+        return value
+    run_dir = Path(cfg.paths.log_dir) / "runs" / str(cfg.frames.init_run)
+    for name in ("best.ckpt", "last.ckpt"):
+        if (run_dir / CHECKPOINT_DIR / name).is_file():
+            return str(run_dir / CHECKPOINT_DIR / name)
+    raise FileNotFoundError(
+        f"frames.init_checkpoint=auto: no checkpoint of the 8-frame run in {run_dir / CHECKPOINT_DIR}; "
+        f"train it first (the same command with frames=8), or set frames.init_checkpoint=<path> "
+        f"(or frames.init_run=<run name>)"
+    )
+
+
 def build_module(cfg: DictConfig, output_dir: Path, batch_size: int | None, init: bool = True) -> VideoClassifier:
     return VideoClassifier(
         model=_container(cfg.model),
         optim=_container(cfg.optim),
         freeze_bn=bool(cfg.frames.get("freeze_bn", False)),
-        init_checkpoint=cfg.frames.get("init_checkpoint") if init else None,
+        init_checkpoint=init_checkpoint(cfg) if init else None,
         output_dir=str(output_dir),
         eval_chunk=int(cfg.get("eval_chunk", 0) or 0),
         batch_size=batch_size,
