@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -242,3 +243,34 @@ def test_ddp_training_run_two_processes(data_dir, tmp_path):
     assert rec["global_step"] == 4 and rec["num_videos"] == n and rec["num_views"] == 2 * n
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert sorted({int(r["step"]) for r in read_csv(run_dir / "coefficient_curves.csv")}) == [2, 4]
+
+
+@pytest.mark.slow
+def test_predict_one_video(trained, data_dir):
+    """src/predict.py: top-5 with names and this video's per-layer view coefficients."""
+    sys.path.insert(0, str(RUN_PY.parent))
+    from predict import load_classifier, predict
+
+    out, _, _ = trained
+    ckpt = out / "checkpoints" / "best.ckpt"
+    root = data_dir / "synthetic"
+    names = (root / "classes.txt").read_text().split()
+    line = (root / "test.txt").read_text().splitlines()[0]
+    video = root / line.rsplit(" ", 1)[0]
+
+    net, ckpt_names, _ = load_classifier(ckpt)
+    assert ckpt_names == names  # class names travel in the checkpoint
+    probs, coefficients, layers = predict(net, video, frames=8, stride=4, clips=3, short_side=48)
+    assert probs.shape == (len(names),) and probs.sum().item() == pytest.approx(1.0, abs=1e-5)
+    assert coefficients.shape == (len(layers), 3) == (4, 3)
+    assert torch.allclose(coefficients.sum(1), torch.ones(4), atol=1e-5)
+
+    p = subprocess.run([PYTHON, str(RUN_PY.parent / "predict.py"), str(ckpt), str(video), "--stride", "4",
+                        "--short-side", "48", "--clips", "3"], capture_output=True, text=True, env=subprocess_env(),
+                       timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    top1_name = names[int(probs.argmax())]
+    assert f"1. {top1_name}" in p.stdout and p.stdout.count(" res") == 4
+
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        load_classifier(out / "nope.ckpt")

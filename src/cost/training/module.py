@@ -139,6 +139,10 @@ class VideoClassifier(pl.LightningModule):
                 raise RuntimeError("num_classes unknown: pass it or use a data module with .num_classes")
             self._build(int(dm.num_classes))
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Class names travel with the weights (src/predict.py names its predictions)."""
+        checkpoint["class_names"] = list(self.class_names or [])
+
     def train(self, mode: bool = True):
         """Frozen BatchNorm stays in eval mode (running statistics unchanged) while training."""
         super().train(mode)
