@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo summary bench clean
+.PHONY: setup test demo mini summary bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,12 @@ test: setup
 ## demo: train and test the default model (CoST(b), tiny preset, synthetic data, CPU)
 demo: setup
 	$(PY) src/run.py
+
+## mini: miniature reproduction on the synthetic set (C2D, C3D, CoST(a), CoST(b), CoST(b) unshared)
+mini: setup
+	$(PY) experiments/sweep.py experiment=mini_reproduction
+	$(PY) src/run.py experiment=mini_reproduction model=cost_b model.share_weights=false
+	$(PY) -m cost.analysis table outputs/runs --out outputs/tables
 
 ## summary: parameters and GMACs of every arch x depth x 8/32 frames at 224x224
 summary: setup
