@@ -93,7 +93,8 @@ def _candidates(path: str, task: str, rng: np.random.Generator, include_resize: 
 
         return load
 
-    num_frames = Video(path).num_frames
+    with Video(path) as video:
+        num_frames = video.num_frames
 
     def naive():
         return finish(naive_frames(path, indices(num_frames)))

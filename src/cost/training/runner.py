@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
@@ -108,12 +107,9 @@ def _trim_curves(output_dir: Path, ckpt_path: str | None) -> None:
     if ckpt_path is None:
         path.unlink()
         return
-    step = int(torch.load(ckpt_path, map_location="cpu", weights_only=False).get("global_step", 0))
+    step = int(torch.load(ckpt_path, map_location="cpu", weights_only=True).get("global_step", 0))
     rows = [r for r in coefs.read_csv(path) if int(r["step"]) <= step]
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=coefs.CURVE_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    coefs.write_csv(path, rows, coefs.CURVE_COLUMNS)
 
 
 @rank_zero_only
