@@ -38,6 +38,13 @@ class IndexRecorder(pl.LightningModule):
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
+    def teardown(self, stage):
+        # A spawned rank that exits with a live gloo group can abort in its C++ threads
+        # ("terminate called without an active exception"); close the group first.
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("use_distributed_sampler", [True, False])
