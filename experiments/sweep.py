@@ -7,6 +7,7 @@ DDP cannot do (each rank would re-run the sweep). This driver expands the same s
 
     python experiments/sweep.py experiment=table4_moments trainer.devices=8
     python experiments/sweep.py experiment=mini_reproduction --dry-run
+    python experiments/sweep.py experiment=table5_kinetics --estimate      # GPU-hours, runs nothing
 """
 
 from __future__ import annotations
@@ -54,14 +55,54 @@ def expand(overrides: list[str]) -> list[list[str]]:
     return [fixed + list(combo) for combo in itertools.product(*axes)] if axes else [fixed]
 
 
+def training_cost(job: list[str], tflops: float) -> dict:
+    """A job's training compute, estimated from its config: forward MACs per clip (torch's
+    counter, meta device) x 3 for forward and backward x clips per step x max_steps.
+    Data loading, evaluation and communication are not included."""
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from cost.models.summary import count_macs
+    from cost.training.module import build_net
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=quote_numeric_choices(job))
+    model_cfg = {**cfg.model, "pretrained": None, "compile": False}
+    with torch.device("meta"):
+        net = build_net(model_cfg, num_classes=400)  # the classifier is < 0.01 % of the MACs
+    macs = count_macs(net, int(cfg.data.num_frames), int(cfg.data.train_crop))
+    devices = cfg.trainer.devices if isinstance(cfg.trainer.devices, int) else 1
+    clips = int(cfg.data.batch_size) * devices * int(cfg.trainer.num_nodes) * int(cfg.trainer.accumulate_grad_batches)
+    flops = 3 * 2 * macs * clips * int(cfg.trainer.max_steps)
+    return {"name": cfg.name, "GMAC": macs / 1e9, "clips_per_step": clips, "steps": int(cfg.trainer.max_steps),
+            "EFLOP": flops / 1e18, "gpu_hours": flops / (tflops * 1e12) / 3600}
+
+
+def print_estimates(jobs: list[list[str]], tflops: float) -> None:
+    rows = [training_cost(job, tflops) for job in jobs]
+    print(f"| run | GMAC/clip | clips/step | steps | training EFLOP | GPU-hours at {tflops:g} TFLOP/s |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {r['GMAC']:.1f} | {r['clips_per_step']} | {r['steps']:,} | {r['EFLOP']:.2f} | {r['gpu_hours']:,.0f} |")
+    print(f"| total | | | | {sum(r['EFLOP'] for r in rows):.2f} | {sum(r['gpu_hours'] for r in rows):,.0f} |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("overrides", nargs="*", help="Hydra overrides; key=a,b sweeps")
     ap.add_argument("--dry-run", action="store_true", help="print the jobs and exit")
     ap.add_argument("--keep-going", action="store_true", help="run the remaining jobs after a failure")
+    ap.add_argument("--estimate", nargs="?", type=float, const=10.0, metavar="TFLOPS",
+                    help="print each job's training compute and GPU-hours at this sustained rate "
+                         "per GPU (default 10 TFLOP/s) and exit")
     args = ap.parse_args(argv)
 
     jobs = expand(args.overrides)
+    if args.estimate is not None:
+        print_estimates(jobs, args.estimate)
+        return 0
     print(f"{len(jobs)} job(s)")
     failed = []
     for i, job in enumerate(jobs, 1):

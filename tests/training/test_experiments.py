@@ -116,3 +116,79 @@ def test_every_paper_table_expands_into_composable_jobs(experiment, jobs):
         first, second = (compose_cfg(j + ["paths.output_dir=x"]) for j in expanded)
         assert first.frames.num_frames == 8 and second.frames.num_frames == 32
         assert second.frames.init_checkpoint == "auto" and second.frames.init_run == first.name
+
+
+def test_lightning_requeue_is_off_only_under_submitit_slurm(monkeypatch):
+    """Under submitit's SLURM executor submitit requeues; Lightning must not requeue again."""
+    from pytorch_lightning.plugins.environments import SLURMEnvironment
+
+    from cost.training.runner import cluster_plugins
+
+    assert cluster_plugins() == []  # not in a SLURM job
+    for key, value in {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "table2", "SLURM_JOB_ID": "42",
+                       "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}.items():
+        monkeypatch.setenv(key, value)
+    assert cluster_plugins() == []  # plain sbatch: Lightning's own requeue stays on
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    (env,) = cluster_plugins()
+    assert isinstance(env, SLURMEnvironment) and env.auto_requeue is False
+
+
+@pytest.mark.slow
+def test_submitit_local_multirun(data_dir, tmp_path):
+    """hydra -m through hydra-submitit-launcher's local executor (the SLURM launcher's code
+    path without SLURM): two jobs, each in its own process, each writes its results."""
+    args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=20", "model=c2d,cost_a",
+            "debug=fast", "logger=csv", "data.num_workers=0", "trainer.accelerator=cpu",
+            "callbacks.rich_progress=false", "print_tables=false",
+            f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}"]
+    proc = subprocess.run([PYTHON, str(REPO_ROOT / "src" / "run.py"), *args], env=subprocess_env(),
+                          capture_output=True, text=True, timeout=900)
+    logs = "\n".join(p.read_text()[-2000:] for p in (tmp_path / "runs" / ".submitit").rglob("*.err")) \
+        if (tmp_path / "runs" / ".submitit").exists() else ""
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:] + logs
+    runs = load_runs([tmp_path / "runs"])
+    assert sorted(r["arch"] for r in runs) == ["c2d", "cost_a"]
+    jobs = [d for d in (tmp_path / "runs" / ".submitit").iterdir() if d.name.isdigit()]
+    assert len(jobs) == 2 and all((d / f"{d.name}_0_result.pkl").is_file() for d in jobs)  # one submitit job each
+
+
+def test_estimate_of_a_table_sweep():
+    """--estimate composes every job: 32 frames cost 4x the 8-frame MACs (fully convolutional
+    up to the classifier), and the rate only rescales the hours."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import expand, training_cost
+
+    jobs = expand(["experiment=table6_kinetics"])
+    eight, thirty_two = (training_cost(job, tflops=10.0) for job in jobs)
+    assert (eight["name"], thirty_two["name"]) == ("cost_b_r101_kinetics_f8", "cost_b_r101_kinetics_f32")
+    assert 3.99 < thirty_two["GMAC"] / eight["GMAC"] < 4.01
+    assert eight["steps"] == 600_000 and eight["clips_per_step"] == 64  # 8 GPUs x 8 clips
+    assert training_cost(jobs[0], tflops=20.0)["gpu_hours"] == pytest.approx(eight["gpu_hours"] / 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (REPO_ROOT / "conf" / "experiment").glob("*.yaml")))
+def test_every_experiment_job_runs_a_fast_dev_run_step(experiment, data_dir, tmp_path):
+    """Each job of each experiment, with its real network (R50/R101, 8/32 frames), runs one
+    train/val/test step of Lightning's fast_dev_run on the synthetic set with small crops,
+    on one CPU process instead of 8-GPU DDP."""
+    sys.path.insert(0, str(SWEEP.parent))
+    from sweep import expand
+
+    from cost.training.runner import train
+    from training_helpers import run_overrides
+
+    jobs = {}  # the job without its dataset (not here) -> the job's real config
+    for job in expand([f"experiment={experiment}"]):
+        real = compose_cfg(job + ["paths.output_dir=x"])
+        jobs.setdefault(tuple(o for o in job if not o.startswith(("data=", "trainer="))), real)
+    small = ["data=synthetic", "trainer=cpu", "debug=fast", "data.batch_size=2", "data.test_batch_size=1",
+             "data.test_clips=1", "data.train_short_side=[32,40]", "data.train_crop=32", "frames.init_checkpoint=null"]
+    for i, (job, real) in enumerate(jobs.items()):
+        out = tmp_path / str(i)
+        cfg = compose_cfg(list(job) + small + run_overrides(data_dir, out, f"paths.output_dir={out}")
+                          + [f"model.depth={real.model.depth}"])  # not the synthetic preset's tiny net
+        record = train(cfg)
+        assert (record["arch"], str(record["depth"]), record["frames"], record["share_weights"]) == (
+            real.model.arch, str(real.model.depth), real.frames.num_frames, real.model.share_weights)

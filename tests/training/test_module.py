@@ -81,3 +81,53 @@ def test_missing_pretrained_file_names_the_key(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="model.pretrained"):
         build_net({**MODEL, "pretrained": str(tmp_path / "nope.pth"), "inflate": "mean"}, num_classes=3)
+
+
+def test_compile_option_must_be_a_boolean():
+    from cost.training.module import build_net
+
+    with pytest.raises(ValueError, match="model.compile"):
+        build_net({**MODEL, "compile": "max-autotune"}, num_classes=3)
+
+
+@pytest.mark.slow
+def test_compiled_network_matches_eager():
+    """model.compile=true: the same loss and gradients as eager in training, the same
+    parameter names, and after an optimizer step the same eval output (the folded CoST(a)
+    kernel cached under no_grad must follow the step inside the compiled graph too)."""
+    from cost.training.module import build_net
+
+    torch.manual_seed(0)
+    cfg = {**MODEL, "arch": "cost_a"}
+    eager = build_net(cfg, num_classes=4)
+    compiled = build_net({**cfg, "compile": True}, num_classes=4)
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    compiled.load_state_dict(eager.state_dict())
+    with torch.no_grad():  # coefficients away from their init, so every view matters
+        for a, b in zip(cost_layers(eager), cost_layers(compiled)):
+            a.coef_logits.normal_()
+            b.coef_logits.copy_(a.coef_logits)
+    clips, labels = torch.randn(2, 3, 8, 32, 32), torch.tensor([0, 3])
+
+    def evaluate(net):
+        net.eval()
+        with torch.no_grad():
+            return net(clips)
+
+    before = evaluate(eager)
+    torch.testing.assert_close(evaluate(compiled), before, rtol=1e-5, atol=1e-5)
+    losses = []
+    for net in (eager, compiled):
+        net.train()
+        loss = nn.functional.cross_entropy(net(clips), labels)
+        loss.backward()
+        torch.optim.SGD(net.parameters(), lr=0.5).step()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-5)
+    for (name, p), q in zip(eager.named_parameters(), compiled.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
+    after = evaluate(eager)
+    torch.testing.assert_close(evaluate(compiled), after, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(after, before, atol=1e-4), "the step must change the eval output"
+    for a, b in zip(cost_layers(eager), cost_layers(compiled)):
+        torch.testing.assert_close(b.coefficients, a.coefficients)

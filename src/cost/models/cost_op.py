@@ -19,10 +19,10 @@ VIEWS = ("hw", "tw", "th")
 _UNIT_DIM = {"hw": 2, "tw": 3, "th": 4}
 _PADDING = {"hw": (0, 1, 1), "tw": (1, 0, 1), "th": (1, 1, 0)}
 IMPLS = ("auto", "reference", "conv2d", "fused")
-# "auto" folds CoST(a) only from this input size (H x W) on: measured on CPU, the folded
-# 3x3x3 kernel is 0.60x the three views at 56x56 and 0.78x at 28x28, but 1.0x at 14x14 and
-# 1.9x at 7x7 (python -m cost.bench ops).
-FUSE_MIN_PIXELS = 28 * 28
+# "auto" folds CoST(a) from this input size (H x W) on. Measured on CPU with the folded kernel
+# cached (python -m cost.bench ops): 0.55x the three views at 56x56, 0.76x at 28x28, 0.87x
+# at 14x14, but 1.02-1.04x at 7x7.
+FUSE_MIN_PIXELS = 14 * 14
 
 
 def view_kernel(weight: torch.Tensor, view: str) -> torch.Tensor:
@@ -95,11 +95,10 @@ class CoST(nn.Module):
         impl: how the views are computed; every path gives the same numbers (tested):
             ``"reference"`` three conv3d calls with planar kernels; ``"conv2d"`` each view as
             a 2D convolution over a permuted tensor;
-            ``"fused"`` CoST(a) in eval as one folded 3x3x3 convolution (the kernel is
-            rebuilt from the current parameters on every call, so it never goes stale after
-            a training step or a load); ``"auto"`` picks the fastest path measured on CPU
-            (``python -m cost.bench ops``): fused for CoST(a) in eval on inputs of at least
-            28x28, reference otherwise.
+            ``"fused"`` CoST(a) in eval as one folded 3x3x3 convolution (see
+            ``folded_kernel`` for when the kernel is cached); ``"auto"`` picks the fastest
+            path measured on CPU (``python -m cost.bench ops``): fused for CoST(a) in eval on
+            inputs of at least 14x14, reference otherwise.
 
     After every forward, ``coefficients`` holds the N x C_out x 3 coefficients used.
     """
@@ -147,6 +146,7 @@ class CoST(nn.Module):
             nn.init.normal_(self.coef_fc.weight, std=0.01)
 
         self.coefficients: torch.Tensor | None = None
+        self._fold_cache: tuple[tuple, torch.Tensor] | None = None
         # Set by the network builder so statistics can name the layer (1-based, res2..res5).
         self.layer_index: int = 0
         self.stage: int = 0
@@ -175,6 +175,36 @@ class CoST(nn.Module):
             return "fused" if fusable and large else "reference"
         return "reference" if self.impl == "fused" and not fusable else self.impl
 
+    def folded_kernel(self) -> torch.Tensor:
+        """The CoST(a) views folded into one 3x3x3 kernel (``fold_views``).
+
+        Without autograd (eval under ``no_grad``/``inference_mode``) the kernel is cached:
+        rebuilding it costs up to half the convolution at res5, and a freshly built kernel
+        also pays oneDNN's weight reordering. The cache is keyed on the parameters' storage
+        and version counters, so optimizer steps, ``load_state_dict``, ``.to()`` and
+        in-place edits under ``no_grad`` all rebuild it; ``train()``/``eval()`` clear it.
+        Writes through ``param.data`` are invisible to version counters: call
+        ``clear_fold_cache()`` (or ``model.eval()``) after those.
+        """
+        if torch.is_grad_enabled():
+            return fold_views(self.view_weights(), self.learned_coefficients())
+        params = (*self.view_weights(), self.coef_logits)
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        if self._fold_cache is None or self._fold_cache[0] != key:
+            self._fold_cache = (key, fold_views(self.view_weights(), self.learned_coefficients()))
+        return self._fold_cache[1]
+
+    def clear_fold_cache(self) -> None:
+        self._fold_cache = None
+
+    def train(self, mode: bool = True) -> "CoST":
+        self.clear_fold_cache()
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self.clear_fold_cache()
+        super()._load_from_state_dict(*args, **kwargs)
+
     def learned_coefficients(self) -> torch.Tensor:
         """CoST(a): the C_out x 3 softmax-normalised coefficients."""
         return torch.softmax(self.coef_logits, dim=1)
@@ -188,9 +218,8 @@ class CoST(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, path = x.shape[0], self._path(x)
         if path == "fused":
-            a = self.learned_coefficients()
-            self.coefficients = a.unsqueeze(0).expand(n, -1, -1)
-            kernel = fold_views(self.view_weights(), a)
+            self.coefficients = self.learned_coefficients().unsqueeze(0).expand(n, -1, -1)
+            kernel = self.folded_kernel()
             return F.conv3d(x, kernel, stride=(1, self.stride, self.stride), padding=1)
 
         views = self.view_outputs(x, path)

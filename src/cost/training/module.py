@@ -26,7 +26,7 @@ from .metrics import VideoMetrics
 from .schedules import build_optimizer
 
 # Keys of the model config that are not build_model arguments.
-_INIT_KEYS = ("pretrained", "inflate")
+_INIT_KEYS = ("pretrained", "inflate", "compile")
 
 
 def build_net(model_cfg, num_classes: int) -> nn.Module:
@@ -44,6 +44,10 @@ def build_net(model_cfg, num_classes: int) -> nn.Module:
             raise FileNotFoundError(f"model.pretrained={pretrained}: no such file (a torchvision ResNet state dict)")
         report = load_imagenet_2d(net, str(path), inflate=inflate)
         rank_zero_info(f"ImageNet init from {path}: {report}")
+    if cfg_compile := model_cfg.get("compile"):
+        if cfg_compile is not True:
+            raise ValueError(f"model.compile={cfg_compile!r}: use true or false")
+        net.compile()  # in place: parameter names and checkpoints stay those of the eager model
     return net
 
 
@@ -222,7 +226,8 @@ class VideoClassifier(pl.LightningModule):
     def _finish(self, metric: VideoMetrics, prefix: str) -> dict:
         res = metric.compute()
         metric.reset()
-        res["coef"], res["label"] = res["coef"].cpu(), res["label"].cpu()  # statistics and files on CPU
+        # statistics and files on CPU; torchmetrics squeezes a one-video label to 0-d
+        res["coef"], res["label"] = res["coef"].cpu(), res["label"].cpu().reshape(-1)
         res["skipped_videos"] = self._gather_skipped()
         rows = coefs.layer_rows(self.layers, res["coef"])
         res["coef_rows"] = rows

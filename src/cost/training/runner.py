@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from . import coefficients as coefs
@@ -70,9 +72,20 @@ def build_module(cfg: DictConfig, output_dir: Path, batch_size: int | None, init
     )
 
 
+def cluster_plugins() -> list:
+    """Under submitit's SLURM executor (hydra/launcher=slurm), submitit requeues a preempted
+    or timed-out job itself and the rerun resumes from last.ckpt; Lightning's own SLURM
+    auto-requeue would requeue the same job a second time, so it is turned off there. A job
+    started with plain sbatch keeps Lightning's default."""
+    if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and SLURMEnvironment.detect():
+        return [SLURMEnvironment(auto_requeue=False)]
+    return []
+
+
 def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list, loggers: list) -> pl.Trainer:
     has_ckpt = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
     clip = cfg.optim.get("grad_clip")
+    plugins = cluster_plugins()
     return instantiate(
         cfg.trainer,
         callbacks=callbacks,
@@ -80,6 +93,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list, loggers: l
         default_root_dir=str(output_dir),
         enable_checkpointing=has_ckpt,
         gradient_clip_val=float(clip) if clip else None,
+        **({"plugins": plugins} if plugins else {}),
         _convert_="all",
     )
 
@@ -127,6 +141,15 @@ def _finish_wandb(loggers: list) -> None:
 
         if wandb.run is not None:
             wandb.finish()
+
+
+def _close_process_group() -> None:
+    """All ranks leave together and close the process group that Lightning leaves open: a
+    DDP rank that exits with a live gloo group can abort ("terminate called without an
+    active exception")."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def train(cfg: DictConfig) -> dict | None:
@@ -184,6 +207,7 @@ def train(cfg: DictConfig) -> dict | None:
         if cfg.get("print_tables", True):
             print_summary(output_dir, record, module)
     _finish_wandb(loggers)
+    _close_process_group()
     return record
 
 
@@ -220,6 +244,7 @@ def evaluate(cfg: DictConfig) -> dict | None:
         if cfg.get("print_tables", True):
             print_summary(output_dir, record, module)
     _finish_wandb(loggers)
+    _close_process_group()
     return record
 
 
