@@ -26,10 +26,18 @@ sys.path.insert(0, str(REPO / "src"))
 from cost.training.config import CONFIG_DIR, NUMERIC_GROUPS, quote_numeric_choices, register_resolvers  # noqa: E402
 
 
-def expand(overrides: list[str]) -> list[list[str]]:
-    """Every job's override list: fixed overrides + one value of each swept key."""
+def compose_config(overrides: list[str], return_hydra_config: bool = False):
+    """The run.py config for these (already quoted) overrides, composed outside a Hydra run."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=return_hydra_config)
+
+
+def expand(overrides: list[str]) -> list[list[str]]:
+    """Every job's override list: fixed overrides + one value of each swept key."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     register_resolvers()
@@ -38,9 +46,7 @@ def expand(overrides: list[str]) -> list[list[str]]:
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     swept = {o.get_key_element(): o for o in parsed if o.is_sweep_override()}
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=fixed, return_hydra_config=True)
+    cfg = compose_config(fixed, return_hydra_config=True)
     params = dict(cfg.hydra.sweeper.get("params") or {})
     for key, value in params.items():  # the experiment's sweep, unless the command line sweeps the key
         if key not in swept and not any(o.get_key_element() == key for o in parsed):
@@ -60,15 +66,11 @@ def training_cost(job: list[str], tflops: float) -> dict:
     counter, meta device) x 3 for forward and backward x clips per step x max_steps.
     Data loading, evaluation and communication are not included."""
     import torch
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
     from cost.models.summary import count_macs
     from cost.training.module import build_net
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=quote_numeric_choices(job))
+    cfg = compose_config(quote_numeric_choices(job))
     model_cfg = {**cfg.model, "pretrained": None, "compile": False}
     with torch.device("meta"):
         net = build_net(model_cfg, num_classes=400)  # the classifier is < 0.01 % of the MACs

@@ -26,14 +26,14 @@ from .metrics import VideoMetrics
 from .schedules import build_optimizer
 
 # Keys of the model config that are not build_model arguments.
-_INIT_KEYS = ("pretrained", "inflate", "compile")
+_NOT_BUILD_KEYS = ("pretrained", "inflate", "compile")
 
 
 def build_net(model_cfg, num_classes: int) -> nn.Module:
     """Instantiate the model config (a ``build_model`` call) and apply ImageNet init if set."""
     cfg = OmegaConf.create(model_cfg if not isinstance(model_cfg, DictConfig) else OmegaConf.to_container(model_cfg))
     pretrained, inflate = cfg.get("pretrained"), cfg.get("inflate", "mean")
-    for key in _INIT_KEYS:
+    for key in _NOT_BUILD_KEYS:
         cfg.pop(key, None)
     if "_target_" not in cfg:
         cfg["_target_"] = "cost.models.build_model"

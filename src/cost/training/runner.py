@@ -152,6 +152,21 @@ def _close_process_group() -> None:
         torch.distributed.destroy_process_group()
 
 
+def _finish(cfg: DictConfig, trainer: pl.Trainer, module: VideoClassifier, output_dir: Path, loggers: list,
+            extra: dict) -> dict | None:
+    """Rank zero writes results.json (the test results plus ``extra``) and prints the tables;
+    every rank then closes W&B and the process group. Returns the record on rank zero."""
+    record = None
+    if trainer.is_global_zero:
+        record = {**results_record(module.test_results, cfg), **extra}
+        write_json(output_dir / "results.json", record)
+        if cfg.get("print_tables", True):
+            print_summary(output_dir, record, module)
+    _finish_wandb(loggers)
+    _close_process_group()
+    return record
+
+
 def train(cfg: DictConfig) -> dict | None:
     """Fit, test the best (or last) checkpoint, write results.json; returns it on rank zero."""
     check_config(cfg)
@@ -195,20 +210,11 @@ def train(cfg: DictConfig) -> dict | None:
     elif (ckpt_dir / "last.ckpt").is_file() and not cfg.trainer.get("fast_dev_run"):
         test_ckpt = str(ckpt_dir / "last.ckpt")
     trainer.test(module, datamodule=dm, ckpt_path=test_ckpt, verbose=False)
-    record = None
-    if trainer.is_global_zero:
-        record = results_record(module.test_results, cfg)
-        record["checkpoint"] = test_ckpt
-        record["global_step"] = int(trainer.global_step)
-        if module.val_results is not None:
-            record["val_top1"] = round(float(module.val_results["top1"]), 4)
-            record["val_top5"] = round(float(module.val_results["top5"]), 4)
-        write_json(output_dir / "results.json", record)
-        if cfg.get("print_tables", True):
-            print_summary(output_dir, record, module)
-    _finish_wandb(loggers)
-    _close_process_group()
-    return record
+    extra = {"checkpoint": test_ckpt, "global_step": int(trainer.global_step)}
+    if module.val_results is not None:
+        extra["val_top1"] = round(float(module.val_results["top1"]), 4)
+        extra["val_top5"] = round(float(module.val_results["top5"]), 4)
+    return _finish(cfg, trainer, module, output_dir, loggers, extra)
 
 
 def evaluate(cfg: DictConfig) -> dict | None:
@@ -236,16 +242,7 @@ def evaluate(cfg: DictConfig) -> dict | None:
     trainer = build_trainer(cfg, output_dir, callbacks, loggers)
     log_config(loggers, cfg)
     trainer.test(module, datamodule=dm, ckpt_path=str(ckpt), verbose=False)
-    record = None
-    if trainer.is_global_zero:
-        record = results_record(module.test_results, cfg)
-        record["checkpoint"] = str(ckpt)
-        write_json(output_dir / "results.json", record)
-        if cfg.get("print_tables", True):
-            print_summary(output_dir, record, module)
-    _finish_wandb(loggers)
-    _close_process_group()
-    return record
+    return _finish(cfg, trainer, module, output_dir, loggers, {"checkpoint": str(ckpt)})
 
 
 def print_summary(output_dir: Path, record: dict, module: VideoClassifier) -> None:
