@@ -140,3 +140,26 @@ def synthetic_root(tmp_path_factory) -> Path:
     from cost.data.synthetic import ensure_synthetic
 
     return ensure_synthetic(tmp_path_factory.mktemp("data") / "synthetic", **SMALL_SYNTHETIC)
+
+
+def decodable_frames(path) -> np.ndarray:
+    """The frames PyAV's sequential decode gets out of a (possibly damaged) file before it stops."""
+    frames = []
+    with av.open(str(path)) as c:
+        try:
+            for frame in c.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+        except av.error.InvalidDataError:
+            pass
+    return np.stack(frames) if frames else np.zeros((0,), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def cut_faststart(tmp_path_factory) -> Path:
+    """An MP4 with its index at the front (faststart) listing 280 frames, cut to 30 % of its bytes."""
+    d = tmp_path_factory.mktemp("cut")
+    full = encode(d / "full.mp4", pattern_frames(280, seed=5), options={"bf": "2", "g": "25"},
+                  container_options={"movflags": "faststart"})
+    data = full.read_bytes()
+    (d / "cut.mp4").write_bytes(data[: int(len(data) * 0.3)])
+    return d / "cut.mp4"

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from cost.data import Video, VideoReadError, count_frames, probe, read_frames
+from cost.data import Video, VideoReadError, count_frames, probe, read_frames, train_indices, uniform_indices
 
-from .conftest import EXTRA_VIDEOS, SHARED_VIDEOS, VIDEO_SPECS, needs_shared, pyav_reference
+from .conftest import (EXTRA_VIDEOS, SHARED_VIDEOS, VIDEO_SPECS, decodable_frames, encode, needs_shared, pattern_frames,
+                       pyav_reference)
 
 ALL_GENERATED = sorted((*VIDEO_SPECS, *EXTRA_VIDEOS))
 
@@ -133,26 +134,107 @@ def test_stream_copy_cut_really_cut(references):
     assert len(references["h264_stream_copy_cut.mp4"]) < len(references["h264_bframes_ntsc.mp4"])
 
 
-def test_partly_truncated_file_is_clamped_to_its_last_decodable_frame(video_dir, tmp_path):
-    """Index at the front (faststart), tail cut off: the header promises frames that are not there."""
+def test_cut_faststart_file_is_unreadable_never_frozen(cut_faststart):
+    """Issue 11: its header lists 280 frames but only some decode; the old reader repeated the
+    last decodable frame for the rest. Now every read, even of frame 0, names the file."""
     import av
 
-    from .conftest import encode, pattern_frames
+    with av.open(str(cut_faststart)) as c:
+        assert c.streams.video[0].frames == 280
+    assert 0 < len(decodable_frames(cut_faststart)) < 280
+    for indices in ([0], [len(decodable_frames(cut_faststart)) - 1], [279], [10, 200]):
+        with pytest.raises(VideoReadError, match="cut short") as err:
+            read_frames(cut_faststart, indices)
+        assert str(cut_faststart) in str(err.value)
+    with pytest.raises(VideoReadError, match="cut short"):
+        count_frames(cut_faststart)
 
-    full = encode(tmp_path / "fs.mp4", pattern_frames(100, seed=3), options={"bf": "2", "g": "25"},
-                  container_options={"movflags": "faststart"})
-    data = full.read_bytes()
-    cut = tmp_path / "cut.mp4"
+
+@pytest.mark.parametrize("name", ["h264_bframes.avi", "mpeg4.avi"])
+def test_listed_frames_that_do_not_decode_raise(video_dir, tmp_path, name):
+    """An AVI cut short keeps its header count: frames that are there are exact, the missing
+    ones raise instead of repeating the last decodable frame."""
+    data = (video_dir / name).read_bytes()
+    cut = tmp_path / name
     cut.write_bytes(data[: int(len(data) * 0.7)])
-    decodable = []
-    with av.open(str(cut)) as c:
-        try:
-            for packet in c.demux(video=0):
-                for frame in packet.decode():
-                    decodable.append(frame.to_ndarray(format="rgb24"))
-        except av.error.InvalidDataError:
-            pass
-    assert 0 < len(decodable) < 100
-    out = read_frames(cut, [0, 99, len(decodable) - 1]).numpy()
-    assert (out[0] == decodable[0]).all()
-    assert (out[1] == decodable[-1]).all() and (out[2] == decodable[-1]).all()
+    ok = decodable_frames(cut)
+    with Video(cut) as video:
+        assert video.num_frames == 90 and 0 < len(ok) < 90
+        assert (video.read([0, len(ok) // 2]).numpy() == ok[[0, len(ok) // 2]]).all()
+        for indices in ([89], [0, len(ok)]):
+            with pytest.raises(VideoReadError, match="do not decode") as err:
+                video.read(indices)
+            assert str(cut) in str(err.value)
+
+
+# Keyframe intervals for the seeking reader: all-intra, short and long GOPs with B-frames,
+# B-pyramid, an open GOP (leading B-frames after a keyframe) and Matroska.
+KEYINT_SPECS = {
+    "k1.mp4": {"g": "1"},
+    "k4_b3.mp4": {"g": "4", "bf": "3"},
+    "k16_b3_pyramid.mp4": {"g": "16", "bf": "3", "b-pyramid": "normal"},
+    "k250_b3.mp4": {"g": "250", "bf": "3"},
+    "k12_open_gop.mp4": {"g": "12", "bf": "3", "x264-params": "open-gop=1:scenecut=0"},
+    "k16_b2.mkv": {"g": "16", "bf": "2"},
+}
+
+
+@pytest.fixture(scope="module")
+def keyint_videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keyint")
+    paths = {name: encode(d / name, pattern_frames(120, seed=7), options={**opts, "crf": "18"})
+             for name, opts in KEYINT_SPECS.items()}
+    return paths, {name: pyav_reference(p) for name, p in paths.items()}
+
+
+def _packets(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return [(p.pts, p.is_keyframe) for p in c.demux(video=0) if p.size]
+
+
+@pytest.mark.parametrize("name", sorted(KEYINT_SPECS))
+def test_pyav_seeking_reader_is_exact_and_decodes_only_what_it_needs(keyint_videos, name):
+    paths, refs = keyint_videos
+    path, ref = paths[name], refs[name]
+    n = len(ref)
+    packets = _packets(path)
+    if name == "k12_open_gop.mp4":  # the file really has B-frames shown before the keyframe they follow
+        assert any(k and i + 1 < n and packets[i + 1][0] < t for i, (t, k) in enumerate(packets[1:], 1))
+    rng = np.random.default_rng(3)
+    sets = index_sets(n) + [train_indices(n, 8, 8, rng).tolist() for _ in range(6)]
+    for indices in sets:
+        with Video(path, backend="pyav") as video:
+            out = video.read(indices).numpy()
+            decoded = video.frames_decoded
+        assert (out == ref[indices]).all(), f"{name}: {indices}"
+        wanted = np.unique(indices)
+        if name == "k1.mp4":  # all-intra: one decoded frame per distinct frame asked for
+            assert decoded == len(wanted)
+        assert decoded <= wanted[-1] + 1  # never more than the sequential decode
+    with Video(path, backend="pyav") as video:
+        video.read([n - 1])
+        keys = sorted(i for i, (t, k) in enumerate(sorted(packets)) if k)
+        assert video.frames_decoded <= n - keys[-1]  # from the last keyframe, not from frame 0
+
+
+@pytest.mark.parametrize("name", ALL_GENERATED)
+def test_pyav_backend_exact_on_generated(video_dir, references, name):
+    ref = references[name]
+    for indices in index_sets(len(ref)):
+        out = read_frames(video_dir / name, indices, backend="pyav").numpy()
+        assert (out == ref[np.minimum(indices, len(ref) - 1)]).all(), f"{name}: {indices}"
+
+
+@pytest.mark.parametrize("short_video", ["loop", "repeat"])
+@pytest.mark.parametrize("backend", ["auto", "pyav"])
+def test_short_videos_still_read_whole(tmp_path, short_video, backend):
+    """A video shorter than the clip window (20 frames < 8 x 8) is legitimate: no error, exact frames."""
+    path = encode(tmp_path / "short.mp4", pattern_frames(20, seed=9), options={"bf": "2", "g": "8"})
+    ref = pyav_reference(path)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        for idx in (train_indices(20, 8, 8, rng, short_video), uniform_indices(20, 8, 8, 3, short_video).ravel()):
+            with Video(path, backend=backend) as video:
+                assert (video.read(idx).numpy() == ref[idx]).all()

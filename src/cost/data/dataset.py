@@ -3,8 +3,10 @@
 * train: an unreadable video is replaced by a random other one (bounded retries); each
   replacement is counted (`replacements`, per worker process) and logged with the path.
 * val/test: an unreadable video is never replaced: the item comes back as
-  `{"skipped": path}` and the collate function drops it into the batch's `skipped` list;
-  with `strict=True` it raises instead.
+  `{"skipped": path}` and the collate function drops it into the batch's `skipped` list.
+* `strict=True`: an unreadable video in any split raises, naming the file.
+
+Unreadable includes a video whose listed frames do not all decode (see `decode`).
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class VideoClipDataset(Dataset):
             try:
                 return {"clips": self.load(j, rng), "label": int(self.manifest.labels[j]), "index": j}
             except Exception as e:
+                if self.strict:
+                    raise RuntimeError(f"unreadable training video {self.manifest.path(j)}: {e} (data.strict=true; "
+                                       "set data.strict=false to replace such videos by others)") from e
                 self.replacements += 1
                 log.warning("replacing unreadable training video %s (%s); %d replacement(s) so far in this "
                             "process", self.manifest.path(j), e, self.replacements)

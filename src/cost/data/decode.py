@@ -15,9 +15,19 @@ Measured with decord 0.6.0 against PyAV's sequential decode (tests/data/test_dec
   decode from frame 0 is right there.
 
 So `Video` probes the container and codec (about 1 ms with PyAV) and uses decord's
-`get_batch` on sorted unique indices for the safe combinations, and PyAV sequential decode
-otherwise, or whenever decord fails (e.g. a damaged tail). Both return the frames in the
-order asked; indices past the end are clamped to the last decodable frame.
+`get_batch` on sorted unique indices for the safe combinations, and PyAV otherwise, or
+whenever decord fails. Both return the frames in the order asked; indices past the end are
+clamped to the last frame.
+
+The PyAV path decodes only what the sampled frames need where the container's timestamps
+identify every frame (MP4/MOV/MKV/WebM): it seeks to the keyframe at or before each needed
+frame and decodes forward from there, naming frames by their presentation timestamp, so an
+all-intra file costs one decoded frame per sampled frame. AVI (unreliable timestamps) and
+anything unexpected after a seek are decoded sequentially from frame 0.
+
+No frozen frames: a file whose index points past its end (a cut download) is unreadable at
+`probe`, and a frame below `num_frames` that does not decode raises `VideoReadError`; the
+reader never fills in a copy of another frame.
 """
 
 from __future__ import annotations
@@ -34,6 +44,8 @@ import torch
 # Container (PyAV format name pieces) and codec combinations where decord's seeking is exact.
 DECORD_SAFE_FORMATS = ("mp4", "mov", "matroska", "webm")
 DECORD_SAFE_CODECS = ("h264", "vp8", "vp9")
+# Containers whose packet timestamps name every frame, so PyAV may seek (AVI's do not).
+SEEK_SAFE_FORMATS = ("mp4", "mov", "matroska", "webm")
 BACKENDS = ("auto", "decord", "pyav")
 
 
@@ -77,7 +89,14 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoInfo:
                 raise VideoReadError(path, "no video stream")
             stream = container.streams.video[0]
             ctx = stream.codec_context
-            return VideoInfo(container.format.name, ctx.name, int(stream.frames or 0), ctx.height, ctx.width)
+            info = VideoInfo(container.format.name, ctx.name, int(stream.frames or 0), ctx.height, ctx.width)
+            # The index (an MP4's lives at the front) says where each frame's bytes are.
+            end = max((e.pos + e.size for e in stream.index_entries if e.pos >= 0), default=0)
+            if end > size:
+                raise VideoReadError(path, f"the file is cut short: its index places frame data up to byte {end}, "
+                                           f"but it has {size} bytes (an interrupted download or copy?); "
+                                           "re-download or re-encode it")
+            return info
     except VideoReadError:
         raise
     except Exception as e:  # av raises many error types for non-videos
@@ -92,49 +111,129 @@ def probe(path) -> VideoInfo:
     return _probe_cached(path, st.st_size, st.st_mtime_ns)
 
 
-def _pyav_frames(path: str, wanted: np.ndarray) -> dict[int, np.ndarray]:
-    """Decode from the start and keep frames whose index is in `wanted` (sorted, unique).
+def _missing_frames(path: str, wanted: np.ndarray, got: dict, num_frames: int) -> VideoReadError:
+    missing = [int(i) for i in wanted if int(i) not in got]
+    return VideoReadError(path, f"frames {missing[:5]}{' ...' if len(missing) > 5 else ''} of the {num_frames} "
+                                f"it lists do not decode (the file is damaged or cut short); re-encode or remove it")
 
-    Indices past the end are answered with the last decoded frame.
+
+def _frame_table(container, stream) -> tuple[dict[int, int], np.ndarray] | None:
+    """{pts: frame index} and the sorted indices of keyframes, from one demux pass (no decode).
+
+    None when the timestamps cannot name the frames (a missing or repeated pts).
+    """
+    pts, keys = [], []
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.is_discard:
+            continue
+        if packet.pts is None:
+            return None
+        pts.append(packet.pts)
+        keys.append(packet.is_keyframe)
+    order = np.argsort(pts, kind="stable")
+    sorted_pts = np.asarray(pts, dtype=np.int64)[order]
+    if len(sorted_pts) == 0 or (np.diff(sorted_pts) == 0).any() or not keys[order[0]]:
+        return None
+    index_of = {int(t): i for i, t in enumerate(sorted_pts)}
+    return index_of, np.flatnonzero(np.asarray(keys)[order])
+
+
+def _decode_sequential(container, stream, wanted: np.ndarray, out: dict, decoded: list) -> None:
+    """Frames at `wanted` (sorted, unique) into `out`, decoding a fresh container from frame 0."""
+    wanted_set, last_needed = set(int(i) for i in wanted), int(wanted[-1])
+    for n, frame in enumerate(container.decode(stream)):
+        decoded[0] += 1
+        if n in wanted_set:
+            out[n] = frame.to_ndarray(format="rgb24")
+        if n >= last_needed:
+            break
+
+
+def _decode_needed(container, stream, index_of: dict[int, int], wanted_set: set[int]):
+    """Decode forward from the current position; a frame that is neither wanted nor a reference
+    for later frames is not decoded at all (the codec's skip_frame=NONREF)."""
+    ctx = stream.codec_context
+    for packet in container.demux(stream):
+        skip = packet.pts is not None and index_of.get(packet.pts) not in wanted_set
+        ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+        yield from packet.decode()
+
+
+def _decode_seeking(container, stream, wanted: np.ndarray, index_of: dict[int, int], keyframes: np.ndarray,
+                    out: dict, decoded: list) -> None:
+    """Frames at `wanted` (sorted, unique) into `out`, decoding forward from the keyframe at or before each.
+
+    A frame is named by its pts; frames before the keyframe sought (an open GOP's leading
+    B-frames) are ignored. Stops early (`out` incomplete) if a seek lands after the frame asked for.
+    """
+    pts_of = {i: t for t, i in index_of.items()}
+    wanted_set = set(int(i) for i in wanted)
+    position, frames = None, None  # next frame index the decoder will return
+    for target in (int(i) for i in wanted):
+        if target in out:
+            continue
+        key = int(keyframes[np.searchsorted(keyframes, target, side="right") - 1])
+        if position is None or position > target or key > position:
+            container.seek(pts_of[key], stream=stream, backward=True)
+            frames, floor, first = _decode_needed(container, stream, index_of, wanted_set), key, True
+        for frame in frames:
+            decoded[0] += 1
+            j = index_of.get(frame.pts)
+            if j is None or j < floor:
+                continue
+            if first and j > target:
+                return
+            first, position = False, j + 1
+            if j in wanted_set:
+                out[j] = frame.to_ndarray(format="rgb24")
+            if j >= target:
+                break
+
+
+def _open_video(path: str, num_threads: int):
+    import av
+
+    container = av.open(path)
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = num_threads
+    return container, stream
+
+
+def _pyav_frames(path: str, wanted: np.ndarray, num_frames: int, num_threads: int = 1,
+                 seek: bool = False) -> tuple[dict[int, np.ndarray], int]:
+    """Frames at `wanted` (sorted, unique, < num_frames) with PyAV, and how many frames were decoded.
+
+    Raises `VideoReadError` if any of them does not decode.
     """
     import av
 
     out: dict[int, np.ndarray] = {}
-    last_needed = int(wanted[-1])
-    wanted_set = set(int(i) for i in wanted)
-    last = None
-    n = 0
+    decoded = [0]
     try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            try:
-                for frame in container.decode(stream):
-                    if n in wanted_set:
-                        out[n] = frame.to_ndarray(format="rgb24")
-                    last_frame_obj = frame
-                    last = n
-                    n += 1
-                    if n > last_needed:
-                        break
-            except av.error.InvalidDataError:
-                if last is None:
-                    raise
-                # A damaged tail: keep what decoded, clamp the rest to the last good frame.
+        if seek:
+            container, stream = _open_video(path, num_threads)
+            with container:
+                table = _frame_table(container, stream)
+                if table is not None and len(table[0]) == num_frames:
+                    try:
+                        _decode_seeking(container, stream, wanted, *table, out, decoded)
+                    except av.error.InvalidDataError:
+                        pass  # the sequential decode below finds what is damaged
+        if len(out) < len(wanted):
+            out = {}
+            container, stream = _open_video(path, num_threads)
+            with container:
+                try:
+                    _decode_sequential(container, stream, wanted, out, decoded)
+                except av.error.InvalidDataError:
+                    pass  # a damaged stream: the frames that did not decode are reported below
     except VideoReadError:
         raise
     except Exception as e:
         raise VideoReadError(path, f"{type(e).__name__}: {e}") from None
-    if last is None:
-        raise VideoReadError(path, "no decodable frame")
-    missing = [i for i in wanted_set if i not in out]
-    if missing:
-        tail = out.get(last)
-        if tail is None:
-            tail = last_frame_obj.to_ndarray(format="rgb24")
-            out[last] = tail
-        for i in missing:
-            out[i] = tail
-    return out
+    if len(out) < len(wanted):
+        raise _missing_frames(path, wanted, out, num_frames)
+    return out, decoded[0]
 
 
 def _pyav_count(path: str) -> int:
@@ -161,6 +260,7 @@ class Video:
         use_decord = backend == "decord" or (backend == "auto" and self.info.decord_exact)
         self.backend = "decord" if use_decord else "pyav"
         self._vr = None
+        self.frames_decoded: int | None = None  # by the last read's PyAV path (None: decord read it)
         if use_decord:
             try:
                 import decord
@@ -189,7 +289,7 @@ class Video:
             raise ValueError(f"frame indices must be >= 0, got {idx[idx < 0][:5].tolist()}")
         idx = np.minimum(idx, self._num_frames - 1)
         uniq, inverse = np.unique(idx, return_inverse=True)  # sorted: decode forward only
-        frames = None
+        frames, self.frames_decoded = None, None
         if self.backend == "decord":
             try:
                 frames = self._vr.get_batch(uniq.tolist()).asnumpy()
@@ -198,7 +298,8 @@ class Video:
             if frames is not None and frames.shape[0] != uniq.size:
                 frames = None
         if frames is None:
-            got = _pyav_frames(self.path, uniq)
+            seek = any(n in SEEK_SAFE_FORMATS for n in self.info.format.split(","))
+            got, self.frames_decoded = _pyav_frames(self.path, uniq, self._num_frames, self.num_threads, seek)
             frames = np.stack([got[int(i)] for i in uniq])
         return torch.from_numpy(np.ascontiguousarray(frames[inverse]))
 

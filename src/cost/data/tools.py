@@ -2,10 +2,14 @@
 
 * validate: open every listed video in parallel (header, first and last frame); write a clean
   list and a report of the unreadable ones with the error of each.
-* resize: re-encode a folder of videos to a short side (320) as H.264 with frequent keyframes,
-  keeping the folder layout; resumable (finished files are skipped, each file is written
-  under a temporary name first) and parallel.
+* resize: re-encode a folder of videos to a short side (320) as H.264 with frequent keyframes
+  (`--keyint 1`: every frame a keyframe, the cheapest to sample), keeping the folder layout;
+  resumable (finished files are skipped, each file is written under a temporary name first)
+  and parallel.
 * build-list: Kinetics CSV or Moments CSV -> list file `relative/path label` + classes.txt.
+
+A path with a line break or another control character would corrupt a line-based list, so
+every tool reports it as unusable (shown escaped) and never writes it into a list.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
+
+import numpy as np
 
 from . import annotations as ann
 from .manifest import Manifest
@@ -34,6 +41,28 @@ def _progress(items, total: int, description: str):
 
 def _pool(workers: int):
     return ProcessPoolExecutor(max_workers=max(1, workers))
+
+
+# Control characters (newline, tab, ...), line/paragraph separators, undecodable bytes.
+_UNSAFE_CATEGORIES = ("Cc", "Zl", "Zp", "Cs")
+
+
+def _is_unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in _UNSAFE_CATEGORIES
+
+
+def shown(path: str) -> str:
+    """`path` with each unsafe character escaped (\\n, \\x1b, \\u2028), safe to print on one line."""
+    return "".join(ch.encode("unicode_escape", "backslashreplace").decode("ascii") if _is_unsafe(ch) else ch
+                   for ch in path)
+
+
+def unsafe_name(path: str) -> str | None:
+    """Why `path` cannot go into a list file, or None if it can."""
+    bad = sorted({f"U+{ord(ch):04X}" for ch in path if _is_unsafe(ch)})
+    if not bad:
+        return None
+    return f"unusable file name (contains {', '.join(bad)}: a line break or control character); rename the file"
 
 
 def check_video(path: str) -> str | None:
@@ -57,9 +86,12 @@ def _load_manifest(args) -> Manifest:
 
 def validate(args) -> int:
     m = _load_manifest(args)
-    paths = [m.path(i) for i in range(len(m))]
+    errors = [unsafe_name(m.relpath(i)) for i in range(len(m))]
+    usable = [i for i, e in enumerate(errors) if e is None]
+    paths = [m.path(i) for i in usable]
     with _pool(args.workers) as pool:
-        errors = list(_progress(pool.map(check_video, paths, chunksize=8), len(paths), "validate"))
+        for i, e in zip(usable, _progress(pool.map(check_video, paths, chunksize=8), len(paths), "validate")):
+            errors[i] = e
     bad = [i for i, e in enumerate(errors) if e is not None]
     out = Path(args.out or Path(args.annotations).with_suffix(""))
     clean, report = out.parent / f"{out.name}.clean.txt", out.parent / f"{out.name}.unreadable.tsv"
@@ -67,8 +99,8 @@ def validate(args) -> int:
     with open(report, "w", encoding="utf-8") as f:
         f.write("path\terror\n")
         for i in bad:
-            f.write(f"{m.relpath(i)}\t{errors[i].replace(chr(9), ' ').replace(chr(10), ' ')}\n")
-    print(f"{len(paths) - len(bad)} of {len(paths)} videos readable; clean list: {clean}; "
+            f.write(f"{shown(m.relpath(i))}\t{shown(errors[i])}\n")
+    print(f"{len(m) - len(bad)} of {len(m)} videos readable; clean list: {clean}; "
           f"unreadable ({len(bad)}): {report}")
     return 0
 
@@ -106,7 +138,8 @@ def resize_video(src: str, dst: str, short_side: int = 320, keyint: int = 16, cr
 
 
 def _resize_one(job):
-    return job[0], resize_video(*job)
+    problem = unsafe_name(job[0])
+    return job[0], f"failed: {problem}" if problem else resize_video(*job)
 
 
 def resize(args) -> int:
@@ -126,7 +159,7 @@ def resize(args) -> int:
     counts = {k: sum(r.startswith(k) for _, r in results) for k in ("done", "skipped", "failed")}
     print(f"resized {counts['done']}, already there {counts['skipped']}, failed {counts['failed']} -> {dst}")
     for p, r in failed:
-        print(f"  {p}: {r}")
+        print(f"  {shown(p)}: {r}")
     return 1 if failed else 0
 
 
@@ -141,16 +174,26 @@ def build_list(args) -> int:
         m = ann.read_moments_csv(args.csv, videos, ann.read_moments_categories(args.categories), key="csv",
                                  videos_key="--videos")
     root = Path(args.root) if args.root else videos
+    for name in m.class_names:
+        if unsafe_name(name):
+            raise SystemExit(f"class name {shown(name)!r} in {args.csv} contains a line break or control character; "
+                             "fix the CSV")
     present = m.exists()
-    if args.skip_missing:
-        m = m.subset(present)
+    keep = present.copy() if args.skip_missing else np.ones(len(m), dtype=bool)
     rel = [os.path.relpath(m.path(i), root) for i in range(len(m))]
+    unsafe = [i for i, r in enumerate(rel) if unsafe_name(r)]
+    keep[unsafe] = False
+    for i in unsafe:
+        print(f"  left out {shown(rel[i])}: {unsafe_name(rel[i])}", file=sys.stderr)
+    m = m.subset(keep)
+    rel = [r for r, k in zip(rel, keep) if k]
     out = Manifest.from_lists(root, rel, m.labels, m.class_names)
     out.write_list(args.out)
     classes = Path(args.out).parent / "classes.txt"
     classes.write_text("\n".join(out.class_names.tolist()) + "\n", encoding="utf-8")
     print(f"wrote {len(out)} videos to {args.out} ({int((~present).sum())} listed but missing"
-          f"{', left out' if args.skip_missing else ''}); classes: {classes}")
+          f"{', left out' if args.skip_missing else ''}; {len(unsafe)} with unusable names, left out); "
+          f"classes: {classes}")
     return 0
 
 
@@ -167,7 +210,9 @@ def main(argv=None) -> int:
     r.add_argument("src")
     r.add_argument("dst")
     r.add_argument("--short-side", type=int, default=320)
-    r.add_argument("--keyint", type=int, default=16, help="keyframe interval in frames")
+    r.add_argument("--keyint", type=int, default=16,
+                   help="keyframe interval in frames; 1 = every frame a keyframe (all-intra: more bytes, faster "
+                        "clip reading, see README)")
     r.add_argument("--crf", type=int, default=23)
     r.add_argument("--workers", type=int, default=os.cpu_count())
     b = sub.add_parser("build-list", help="Kinetics or Moments CSV -> list file + classes.txt")
