@@ -91,3 +91,78 @@ def test_build_list_from_kinetics_and_moments(tmp_path, video_dir):
                     "--categories", m / "moments_categories.txt", "--out", m / "train.txt")
     assert proc.returncode == 0, proc.stderr
     assert (m / "train.txt").read_text().splitlines() == ["run/a.mp4 0", "sit/b.mp4 1"]
+
+
+def test_validate_lists_the_cut_faststart_file_as_unreadable(tmp_path, video_dir, cut_faststart):
+    """Issue 11: its header lists 280 frames but only part of them decode; it used to pass as clean."""
+    (tmp_path / "v").mkdir()
+    shutil.copyfile(cut_faststart, tmp_path / "v" / "cut.mp4")
+    shutil.copyfile(video_dir / "h264_nob.mkv", tmp_path / "v" / "ok.mkv")
+    (tmp_path / "train.txt").write_text("v/cut.mp4 0\nv/ok.mkv 1\n")
+    proc = run_tool("validate", tmp_path / "train.txt", "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 2 videos readable" in proc.stdout
+    assert (tmp_path / "train.clean.txt").read_text().splitlines() == ["v/ok.mkv 1"]
+    report = (tmp_path / "train.unreadable.tsv").read_text().splitlines()
+    assert report[1].startswith("v/cut.mp4\t") and "cut short" in report[1]
+
+
+UNSAFE = "x.mp4 3\ninjected.mp4"  # a newline would add a line, with a label of its choosing
+
+
+def test_validate_refuses_unsafe_names(tmp_path, video_dir):
+    root = tmp_path / "folders"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+    shutil.copyfile(video_dir / "h264_nob.mkv", root / "a" / UNSAFE)
+    shutil.copyfile(video_dir / "h264_nob.mkv", root / "a" / "tab\there.mkv")
+    shutil.copyfile(video_dir / "h264_nob.mkv", root / "b" / "fine name é.mkv")
+    proc = run_tool("validate", root, "--format", "folder", "--out", tmp_path / "out", "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 3 videos readable" in proc.stdout
+    assert (tmp_path / "out.clean.txt").read_text(encoding="utf-8").splitlines() == ["b/fine name é.mkv 1"]
+    report = (tmp_path / "out.unreadable.tsv").read_text().splitlines()
+    assert len(report) == 3  # header + one line per refused file: nothing injected
+    rows = dict(line.split("\t", 1) for line in report[1:])
+    assert set(rows) == {"a/x.mp4 3\\ninjected.mp4", "a/tab\\there.mkv"}
+    assert all("unusable file name" in e for e in rows.values())
+
+
+def test_build_list_and_resize_refuse_unsafe_names(tmp_path, video_dir):
+    m = tmp_path / "m"
+    (m / "training" / "run").mkdir(parents=True)
+    shutil.copyfile(video_dir / "h264_nob.mkv", m / "training" / "run" / "a.mp4")
+    (m / "moments_categories.txt").write_text("run,0\nsit,1\n")
+    (m / "trainingSet.csv").write_text('run/a.mp4,run,3,0\n"run/b.mp4 1\nsit/evil.mp4",run,2,1\n"run/c\x1b.mp4",run,1,1\n')
+    proc = run_tool("build-list", "moments", m / "trainingSet.csv", "--videos", m / "training",
+                    "--categories", m / "moments_categories.txt", "--out", m / "train.txt")
+    assert proc.returncode == 0, proc.stderr
+    assert (m / "train.txt").read_text().splitlines() == ["run/a.mp4 0"]
+    assert "2 with unusable names, left out" in proc.stdout
+    assert "run/b.mp4 1\\nsit/evil.mp4" in proc.stderr and "run/c\\x1b.mp4" in proc.stderr
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    shutil.copyfile(video_dir / "h264_nob.mkv", src / "ok.mkv")
+    shutil.copyfile(video_dir / "h264_nob.mkv", src / UNSAFE)
+    proc = run_tool("resize", src, dst, "--short-side", 32, "--workers", 1)
+    assert proc.returncode == 1
+    assert "resized 1, already there 0, failed 1" in proc.stdout and "unusable file name" in proc.stdout
+    assert "\\ninjected.mp4" in proc.stdout
+    assert sorted(p.name for p in dst.iterdir()) == ["ok.mp4"]
+
+
+def test_resize_keyint_1_is_all_intra_and_read_one_frame_per_sampled_frame(tmp_path, video_dir, references):
+    from cost.data import Video
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    shutil.copyfile(video_dir / "h264_long_gop.mp4", src / "long.mp4")
+    proc = run_tool("resize", src, dst, "--short-side", 48, "--keyint", 1, "--workers", 1)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    with av.open(str(dst / "long.mp4")) as c:
+        keyframes = [p.is_keyframe for p in c.demux(video=0) if p.size]
+    assert len(keyframes) == len(references["h264_long_gop.mp4"]) and all(keyframes)
+    with Video(dst / "long.mp4", backend="pyav") as video:
+        video.read([100, 3, 50, 140])
+        assert video.frames_decoded == 4
