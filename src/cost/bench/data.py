@@ -143,3 +143,87 @@ def run(rounds: int = 5) -> dict:
             label = "training clips (8x224x224)" if task == "train" else "test videos (10 clips, full frame)"
             print_table(f"{label} per second, one worker; (speedup vs naive)", ["video", *header], rows)
     return results
+
+
+def _header_only_probe(path: str) -> int:
+    """What `probe` read before the cut-file check (container, codec, header frame count)."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        return int(stream.frames or 0)
+
+
+def cheap_frames(rounds: int = 15) -> dict:
+    """Bytes against training clips/s for `resize --keyint 250 | 16 | 1`, one worker.
+
+    The same generated 340x256 10 s source re-encoded three times by the resize tool; a
+    training clip is 8 frames every 8th of a random 64-frame window, decoded only (what a
+    worker does when the transforms run on the device) and decoded + CPU-transformed (random
+    rescale, 224 crop), in one process on one thread. Also: what the cut-file check in `probe`
+    costs per clip (a probe runs for every clip once a dataset outgrows its cache).
+    """
+    import os
+
+    from cost.data.decode import _probe_cached, probe
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    tf = TrainTransform((256, 320), 224)
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print("generating a 10 s 340x256 video and re-encoding it at keyint 250, 16, 1 ...", flush=True)
+        source = make_video(tmp / "source.mp4", 340, 256, keyint=250)
+        videos = {}
+        for keyint in (250, 16, 1):
+            videos[keyint] = tmp / f"keyint{keyint}.mp4"
+            resize_video(str(source), str(videos[keyint]), short_side=256, keyint=keyint)
+
+        def clip(path, backend, transform):
+            def load():
+                _probe_cached.cache_clear()  # a large dataset misses the probe cache on every clip
+                with Video(path, num_threads=1, backend=backend) as video:
+                    frames = video.read(train_indices(video.num_frames, 8, 8, rng))
+                return tf(frames, rng) if transform else frames
+
+            return load
+
+        kinds = [f"{b}{t}" for t in ("", "+transform") for b in ("auto", "pyav")]
+        candidates = {}
+        for keyint, path in videos.items():
+            for kind in kinds:
+                candidates[f"keyint {keyint}/{kind}"] = clip(str(path), kind.split("+")[0], "+" in kind)
+        p = str(videos[250])
+        candidates["probe without the cut-file check"] = lambda: _header_only_probe(p)
+        candidates["probe with the cut-file check"] = lambda: (_probe_cached.cache_clear(), probe(p))
+        times = time_interleaved(candidates, rounds=rounds)
+        rows = []
+        for keyint, path in videos.items():
+            size = os.path.getsize(path)
+            row = {"bytes": size, "bytes_vs_keyint250": size / os.path.getsize(videos[250])}
+            for kind in kinds:
+                t = times[f"keyint {keyint}/{kind}"]
+                row[f"{kind}_clips_per_s"] = 1 / t
+                row[f"{kind}_speedup_vs_keyint250"] = times[f"keyint 250/{kind}"] / t
+            results[f"keyint {keyint}"] = row
+            rows.append([keyint, f"{size / 1e6:.2f} MB ({row['bytes_vs_keyint250']:.2f}x)",
+                         *(f"{row[f'{k}_clips_per_s']:.1f}/s ({row[f'{k}_speedup_vs_keyint250']:.2f}x)" for k in kinds)])
+        print_table("resize --keyint: bytes and training clips per second, one worker (vs keyint 250); auto = decord "
+                    "for H.264 MP4, pyav = the seeking PyAV reader", ["keyint", "bytes", *kinds], rows)
+        check = times["probe with the cut-file check"] - times["probe without the cut-file check"]
+        clip_time = times["keyint 1/auto"]  # the cheapest clip: where the check weighs most
+        results["cut_file_check"] = {"probe_ms_without": 1e3 * times["probe without the cut-file check"],
+                                     "probe_ms_with": 1e3 * times["probe with the cut-file check"],
+                                     "extra_ms_per_clip": 1e3 * check, "share_of_fastest_clip": check / clip_time}
+        print(f"\ncut-file check: probe {1e3 * times['probe without the cut-file check']:.2f} ms -> "
+              f"{1e3 * times['probe with the cut-file check']:.2f} ms per clip ({1e3 * check:+.2f} ms, "
+              f"{100 * check / clip_time:+.1f} % of an all-intra clip)")
+    return results
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(cheap_frames(*(int(a) for a in sys.argv[1:2])), indent=2))
