@@ -1,19 +1,68 @@
 """Video ResNets of the paper (Table 1, Figure 3): C2D, C3D (3x1x1), CoST(a), CoST(b).
 
+Each architecture is one row of ``UNIT_SPECS``: the temporal kernel of a patterned unit's first
+convolution and the maker of its 3x3 convolution, passed into the unit as torchvision passes
+``block`` and PyTorchVideo ``conv_b``.
+
 Module names follow torchvision's ResNet (conv1, bn1, layer1..layer4, downsample, fc), so an
 ImageNet state dict maps onto every architecture key by key (see ``inflate.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from .cost_op import IMPLS, CoST
 
-ARCHS = ("c2d", "c3d", "cost_a", "cost_b")
+
+class UnitPlace(NamedTuple):
+    """Where a patterned unit sits: 1-based count of patterned units, stage (2..5 for res2..res5), unit."""
+
+    layer_index: int
+    stage: int
+    unit: int
+
+
+def planar_conv(channels: int, stride: int, **_cost_options) -> nn.Conv3d:
+    """C2D's 1x3x3 convolution (takes and ignores the CoST options, so every maker is called alike)."""
+    return nn.Conv3d(channels, channels, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False)
+
+
+def cost_conv(mode: str) -> Callable[..., CoST]:
+    """A maker of CoST(a) or CoST(b) layers (``mode`` "a" or "b")."""
+
+    def make(channels: int, stride: int, *, place: UnitPlace, **cost_options) -> CoST:
+        layer = CoST(channels, channels, mode=mode, stride=stride, **cost_options)
+        # CoST takes no position argument yet: the maker names the layer for the statistics.
+        layer.layer_index, layer.stage, layer.unit = place
+        return layer
+
+    return make
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """What an architecture puts into its patterned residual units (Fig. 3)."""
+
+    temporal_kernel: int  # conv1's size along time: C3D's 3x1x1, else 1x1x1
+    conv2: Callable[..., nn.Module]  # (channels, stride, *, place, **cost_options) -> the 3x3 conv
+
+
+# The one table of architectures. Units without the operation are C2D's.
+UNIT_SPECS: dict[str, UnitSpec] = {
+    "c2d": UnitSpec(temporal_kernel=1, conv2=planar_conv),
+    "c3d": UnitSpec(temporal_kernel=3, conv2=planar_conv),
+    "cost_a": UnitSpec(temporal_kernel=1, conv2=cost_conv("a")),
+    "cost_b": UnitSpec(temporal_kernel=1, conv2=cost_conv("b")),
+}
+ARCHS = tuple(UNIT_SPECS)
+STRIDE_ON = ("conv3x3", "conv1x1")
 
 
 def _alternating(n: int, first: int) -> tuple[int, ...]:
@@ -22,7 +71,7 @@ def _alternating(n: int, first: int) -> tuple[int, ...]:
 
 
 # Units per stage (res2..res5), base width, and which units carry the C3D/CoST operation
-# ("every two residual units"; the authors' patterns, SPEC section 1).
+# ("every two residual units"; the authors' patterns, docs/method.md "Unit patterns").
 PRESETS: dict[object, dict] = {
     50: {
         "units": (3, 4, 6, 3),
@@ -43,18 +92,24 @@ PRESETS: dict[object, dict] = {
 }
 
 
-def _preset(depth) -> dict:
-    key = depth
-    if isinstance(depth, str) and depth.isdigit():
-        key = int(depth)
-    if key not in PRESETS:
-        choices = ", ".join(str(k) for k in PRESETS)
-        raise ValueError(f"model.depth={depth!r} is not supported; choose one of: {choices}")
+def _choose(key: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"model.{key}={value!r} is not supported; choose one of: {', '.join(map(str, choices))}")
+
+
+def check_options(arch: str, depth=50, cost_impl: str = "auto", stride_on: str = "conv3x3") -> dict:
+    """The one check of the builder's choices; returns the preset of ``depth`` (50, 101, "tiny")."""
+    _choose("arch", arch, tuple(UNIT_SPECS))
+    _choose("cost_impl", cost_impl, IMPLS)
+    _choose("stride_on", stride_on, STRIDE_ON)
+    key = int(depth) if isinstance(depth, str) and depth.isdigit() else depth
+    _choose("depth", key, tuple(PRESETS))
     return PRESETS[key]
 
 
 class Bottleneck(nn.Module):
-    """1x1x1 -> 1x3x3 -> 1x1x1 residual unit; ``op`` swaps in C3D's 3x1x1 or CoST (Fig. 3)."""
+    """1x1x1 -> 1x3x3 -> 1x1x1 residual unit (Fig. 3); ``temporal_kernel`` and ``conv2`` make
+    C3D's 3x1x1 first conv or CoST's 3x3 layer, as in ``UNIT_SPECS``."""
 
     expansion = 4
 
@@ -63,24 +118,20 @@ class Bottleneck(nn.Module):
         in_channels: int,
         width: int,
         stride: int = 1,
-        op: str = "c2d",
+        *,
+        temporal_kernel: int = 1,
+        conv2: Callable[[int, int], nn.Module] = planar_conv,
         stride_on: str = "conv3x3",
-        cost_options: dict | None = None,
     ) -> None:
         super().__init__()
         out_channels = width * self.expansion
         s1, s2 = (stride, 1) if stride_on == "conv1x1" else (1, stride)
-        kt = 3 if op == "c3d" else 1
+        kt = temporal_kernel
         self.conv1 = nn.Conv3d(
             in_channels, width, (kt, 1, 1), stride=(1, s1, s1), padding=(kt // 2, 0, 0), bias=False
         )
         self.bn1 = nn.BatchNorm3d(width)
-        if op == "cost":
-            self.conv2 = CoST(width, width, stride=s2, **(cost_options or {}))
-        else:
-            self.conv2 = nn.Conv3d(
-                width, width, (1, 3, 3), stride=(1, s2, s2), padding=(0, 1, 1), bias=False
-            )
+        self.conv2 = conv2(width, s2)
         self.bn2 = nn.BatchNorm3d(width)
         self.conv3 = nn.Conv3d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm3d(out_channels)
@@ -109,7 +160,7 @@ def _max_pool(kernel: Sequence[int], stride: Sequence[int]) -> nn.MaxPool3d:
 
 
 class VideoResNet(nn.Module):
-    """ResNet-C2D skeleton of Table 1 with a chosen operation in the patterned units."""
+    """ResNet-C2D skeleton of Table 1 with ``UNIT_SPECS[arch]`` in the patterned units."""
 
     def __init__(
         self,
@@ -129,9 +180,8 @@ class VideoResNet(nn.Module):
     ) -> None:
         super().__init__()
         self.arch = arch
-        op = {"c2d": "c2d", "c3d": "c3d", "cost_a": "cost", "cost_b": "cost"}[arch]
+        spec, plain = UNIT_SPECS[arch], UNIT_SPECS["c2d"]
         cost_options = {
-            "mode": arch[-1] if op == "cost" else "b",
             "share_weights": share_weights,
             "coef_init": tuple(float(c) for c in coef_init),
             "impl": cost_impl,
@@ -150,17 +200,16 @@ class VideoResNet(nn.Module):
             width = base_width * 2**stage
             blocks = []
             for unit in range(n_units):
-                unit_op = op if pattern[unit] else "c2d"
+                unit_spec = spec if pattern[unit] else plain
+                layer_index += bool(pattern[unit])
+                place = UnitPlace(layer_index, stage + 2, unit)
                 stride = 2 if (stage > 0 and unit == 0) else 1
-                block = Bottleneck(channels, width, stride, unit_op, stride_on, cost_options)
-                if isinstance(block.conv2, CoST):
-                    layer_index += 1
-                    block.conv2.layer_index, block.conv2.stage, block.conv2.unit = (
-                        layer_index,
-                        stage + 2,
-                        unit,
+                conv2 = functools.partial(unit_spec.conv2, place=place, **cost_options)
+                blocks.append(
+                    Bottleneck(
+                        channels, width, stride, temporal_kernel=unit_spec.temporal_kernel, conv2=conv2, stride_on=stride_on
                     )
-                blocks.append(block)
+                )
                 channels = width * Bottleneck.expansion
             self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
 
@@ -207,16 +256,9 @@ def build_model(
     the C3D/CoST op (tuples of 0/1). ``cost_impl`` chooses how CoST layers compute their views
     (see ``CoST``: auto, reference, conv2d, fused); all give the same numbers. Other options
     (``pool1_kernel``, ``pool2_kernel``, ``stride_on``, ``dropout``, ``coef_init``) are the
-    [reading]s of SPEC.md with its defaults.
+    readings of docs/method.md with its defaults.
     """
-    if arch not in ARCHS:
-        raise ValueError(f"model.arch={arch!r} is not supported; choose one of: {', '.join(ARCHS)}")
-    if cost_impl not in IMPLS:
-        raise ValueError(f"model.cost_impl={cost_impl!r}: choose one of {', '.join(IMPLS)}")
-    stride_on = options.get("stride_on", "conv3x3")
-    if stride_on not in ("conv3x3", "conv1x1"):
-        raise ValueError(f"model.stride_on={stride_on!r}: choose 'conv3x3' or 'conv1x1'")
-    preset = _preset(depth)
+    preset = check_options(arch, depth, cost_impl, options.get("stride_on", "conv3x3"))
     units = preset["units"]
     patterns = preset["patterns"] if unit_patterns is None else unit_patterns
     patterns = [tuple(int(bool(u)) for u in p) for p in patterns]
