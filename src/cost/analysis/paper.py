@@ -1,4 +1,4 @@
-"""The published numbers: the paper's Tables 2-7 and the authors' reproduction (SPEC 6, 7).
+"""The published numbers: the paper's Tables 2-7 and the authors' reproduction.
 
 One record per (table, dataset, depth, arch, share_weights, frames). "CoST" in Tables 3-7
 is CoST(b) with weight sharing, the paper's final model. Averages are (top-1 + top-5) / 2.

@@ -1,6 +1,6 @@
 """Coefficient figures in the style of the paper (Sec. 4.5, Figures 7 and 8).
 
-Every function takes rows as read from the run directory's CSV files (ARCHITECTURE.md),
+Every function takes rows as read from the run directory's CSV files (docs/run-directory.md),
 draws one figure and returns it; with a path it is saved as PNG and closed (files), without
 one it stays open so a notebook shows it.
 """

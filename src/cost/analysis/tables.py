@@ -1,6 +1,6 @@
 """Results tables: our runs next to the paper's and the authors' numbers, with differences.
 
-Reads the ``results.json`` of run directories (ARCHITECTURE.md), groups runs of the same
+Reads the ``results.json`` of run directories (docs/run-directory.md), groups runs of the same
 configuration (seeds are averaged, their count is shown) and lays them out as a paper table.
 """
 

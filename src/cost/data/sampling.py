@@ -1,8 +1,8 @@
-"""Which frames make a clip (SPEC section 3).
+"""Which frames make a clip (docs/method.md, "Clips and transforms").
 
 A clip is `num_samples` frames taken every `stride` frames from a window of
 `num_samples * stride` consecutive frames. Videos shorter than the window either loop
-(indices wrap around, the SPEC default) or repeat their last frame (`short_video="repeat"`).
+(indices wrap around, the default reading) or repeat their last frame (`short_video="repeat"`).
 All functions return int64 numpy arrays of 0-based frame indices.
 """
 
@@ -79,7 +79,7 @@ def uniform_indices(num_frames: int, num_samples: int, stride: int, num_clips: i
 
 
 def resolve_stride(frame_stride, num_frames: int) -> int:
-    """`data.frame_stride` is an int, or a mapping {num_frames: stride} (SPEC: depends on dataset)."""
+    """`data.frame_stride` is an int, or a mapping {num_frames: stride} (it depends on the dataset: docs/method.md)."""
     if isinstance(frame_stride, Mapping):
         for key in (num_frames, str(num_frames)):
             if key in frame_stride:
