@@ -38,7 +38,12 @@ def test_paper_averages_match_the_published_ones():
 def test_table4_layout_differences_and_seed_averaging(sweep):
     rows = results_table(load_runs([sweep]), "4")
     assert [r["model"] for r in rows] == [
-        "R50 C2D 8f", "R50 C3D 8f", "R50 CoST(b) 8f", "R101 C2D 8f", "R101 C3D 8f", "R101 CoST(b) 8f",
+        "R50 C2D 8f",
+        "R50 C3D 8f",
+        "R50 CoST(b) 8f",
+        "R101 C2D 8f",
+        "R101 C3D 8f",
+        "R101 CoST(b) 8f",
     ]
     c2d, c3d, cost = rows[0], rows[1], rows[2]
     assert c2d["diff_top1"] == pytest.approx(28.9 - 27.9)

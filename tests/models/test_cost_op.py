@@ -239,8 +239,12 @@ def test_cached_fold_never_goes_stale():
     op.double()
     with torch.inference_mode():
         out = op(x.double())
-    torch.testing.assert_close(out, explicit_cost(x.double(), all_weights(op),
-                                                  torch.softmax(op.coef_logits, 1).expand(2, -1, -1).detach()).detach())
+    torch.testing.assert_close(
+        out,
+        explicit_cost(
+            x.double(), all_weights(op), torch.softmax(op.coef_logits, 1).expand(2, -1, -1).detach()
+        ).detach(),
+    )
 
 
 @pytest.mark.parametrize("mode", ["a", "b"])

@@ -20,7 +20,9 @@ class Bottleneck2d(nn.Module):
         self.bn3 = nn.BatchNorm2d(4 * width)
         self.downsample = None
         if stride != 1 or c_in != 4 * width:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, 4 * width, 1, stride, bias=False), nn.BatchNorm2d(4 * width))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(c_in, 4 * width, 1, stride, bias=False), nn.BatchNorm2d(4 * width)
+            )
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)

@@ -97,11 +97,13 @@ def test_unit_patterns_place_ops_where_the_spec_says():
     model = build_model("cost_a", 101)
     layers = cost_layers(model)
     assert len(layers) == sum(sum(p) for p in PATTERNS[101]) == 1 + 2 + 12 + 1 == 16
-    assert [(l.stage, l.unit) for l in layers][:5] == [(2, 1), (3, 0), (3, 2), (4, 0), (4, 2)]
-    assert [l.layer_index for l in layers] == list(range(1, 17))
+    assert [(layer.stage, layer.unit) for layer in layers][:5] == [(2, 1), (3, 0), (3, 2), (4, 0), (4, 2)]
+    assert [layer.layer_index for layer in layers] == list(range(1, 17))
     c3d = build_model("c3d", 50)
     temporal = [name for name, m in c3d.named_modules() if isinstance(m, torch.nn.Conv3d) and m.kernel_size[0] == 3]
-    assert temporal == [f"layer{s + 2}.{u}.conv1" for s, u in [(-1, 1), (0, 0), (0, 2), (1, 0), (1, 2), (1, 4), (2, 0), (2, 2)]]
+    assert temporal == [
+        f"layer{s + 2}.{u}.conv1" for s, u in [(-1, 1), (0, 0), (0, 2), (1, 0), (1, 2), (1, 4), (2, 0), (2, 2)]
+    ]
 
 
 def test_cost_layer_costs_three_times_the_conv_it_replaces():
@@ -112,9 +114,7 @@ def test_cost_layer_costs_three_times_the_conv_it_replaces():
         cost_a = count_macs(build_model("cost_a", 50), frames, size)
     t_per_stage = [frames, frames // 2, frames // 2, frames // 2]  # pool2 halves time after res2
     hw_per_stage = [56, 28, 14, 7]
-    expected = sum(
-        2 * t_per_stage[s] * hw_per_stage[s] ** 2 * width * width * 9 for s, _, width in patterned_units(50)
-    )
+    expected = sum(2 * t_per_stage[s] * hw_per_stage[s] ** 2 * width * width * 9 for s, _, width in patterned_units(50))
     assert cost_a - c2d == expected
 
 

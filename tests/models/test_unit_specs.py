@@ -12,7 +12,11 @@ def test_a_new_row_builds_a_new_architecture(monkeypatch):
     monkeypatch.setitem(UNIT_SPECS, "c3d_cost_a", UnitSpec(temporal_kernel=3, conv2=cost_conv("a")))
     model = build_model("c3d_cost_a", "tiny", num_classes=3, unit_patterns=[(1,), (0,), (1,), (1,)])
     layers = cost_layers(model)
-    assert [(l.layer_index, l.stage, l.unit, l.mode) for l in layers] == [(1, 2, 0, "a"), (2, 4, 0, "a"), (3, 5, 0, "a")]
+    assert [(layer.layer_index, layer.stage, layer.unit, layer.mode) for layer in layers] == [
+        (1, 2, 0, "a"),
+        (2, 4, 0, "a"),
+        (3, 5, 0, "a"),
+    ]
     assert [model.get_submodule(f"layer{s}.0.conv1").kernel_size[0] for s in (1, 2, 3, 4)] == [3, 1, 3, 3]
     assert model(torch.randn(1, 3, 4, 32, 32)).shape == (1, 3)
 

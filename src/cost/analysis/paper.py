@@ -67,7 +67,11 @@ PAPER: list[Published] = [
     *_rows(
         "7",
         "moments",
-        [(50, "cost_b", True, 8, 30.1, 57.2), (101, "cost_b", True, 8, 31.5, 57.9), (101, "cost_b", True, 32, 32.4, 60.0)],
+        [
+            (50, "cost_b", True, 8, 30.1, 57.2),
+            (101, "cost_b", True, 8, 31.5, 57.9),
+            (101, "cost_b", True, 32, 32.4, 60.0),
+        ],
     ),
 ]
 

@@ -94,7 +94,21 @@ def _fmt(value) -> str:
 
 def to_markdown(rows: list[dict], title: str = "") -> str:
     """Ours / paper / difference for top-1, top-5, average; the authors' top-1/top-5."""
-    header = ["dataset", "model", "runs", "top-1", "paper", "diff", "top-5", "paper", "diff", "avg", "paper", "diff", "authors top-1/top-5"]
+    header = [
+        "dataset",
+        "model",
+        "runs",
+        "top-1",
+        "paper",
+        "diff",
+        "top-5",
+        "paper",
+        "diff",
+        "avg",
+        "paper",
+        "diff",
+        "authors top-1/top-5",
+    ]
     lines = [f"### {title}"] if title else []
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:

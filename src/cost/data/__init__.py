@@ -38,12 +38,24 @@ _MODULE_OF = {name: module for module, names in _TORCH_EXPORTS.items() for name 
 
 __all__ = [
     "CLASS_NAMES",
+    "ClipCollate",
+    "EvalTransform",
+    "ExactShardSampler",
     "Manifest",
+    "MultiViewTransform",
+    "TrainTransform",
+    "Video",
+    "VideoClipDataset",
+    "VideoDataModule",
+    "VideoReadError",
     "center_indices",
+    "count_frames",
     "ensure_synthetic",
     "kinetics_class_names",
+    "probe",
     "read_class_folders",
     "read_class_names",
+    "read_frames",
     "read_kinetics_csv",
     "read_list_file",
     "read_moments_categories",
@@ -51,7 +63,6 @@ __all__ = [
     "resolve_stride",
     "train_indices",
     "uniform_indices",
-    *_MODULE_OF,
 ]
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .manifest import Manifest
 
@@ -59,8 +59,13 @@ def kinetics_class_names(csv_path, key: str = "data.train_split") -> list[str]:
         return sorted({r["label"] for r in rows})
 
 
-def read_kinetics_csv(csv_path, video_dir, class_names: Sequence[str] | None = None,
-                      key: str = "data.train_split", videos_key: str = "data.root") -> Manifest:
+def read_kinetics_csv(
+    csv_path,
+    video_dir,
+    class_names: Sequence[str] | None = None,
+    key: str = "data.train_split",
+    videos_key: str = "data.root",
+) -> Manifest:
     """Kinetics CSV; class names default to the sorted labels of this CSV (pass train's for val)."""
     csv_path = _require(csv_path, key)
     video_dir = _require(video_dir, videos_key)
@@ -100,8 +105,9 @@ def read_moments_categories(path) -> list[str]:
     return [n for _, n in pairs]
 
 
-def read_moments_csv(csv_path, video_dir, class_names: Sequence[str], key: str = "data.train_split",
-                     videos_key: str = "data.root") -> Manifest:
+def read_moments_csv(
+    csv_path, video_dir, class_names: Sequence[str], key: str = "data.train_split", videos_key: str = "data.root"
+) -> Manifest:
     """Moments in Time CSV rows `<category>/<file>,<category>,...`; videos at video_dir/<category>/<file>."""
     csv_path = _require(csv_path, key)
     video_dir = _require(video_dir, videos_key)
@@ -121,8 +127,13 @@ def read_moments_csv(csv_path, video_dir, class_names: Sequence[str], key: str =
     return Manifest.from_lists(video_dir, paths, labels, class_names)
 
 
-def read_list_file(list_path, video_dir, class_names: Sequence[str] | None = None,
-                   key: str = "data.train_split", videos_key: str = "data.root") -> Manifest:
+def read_list_file(
+    list_path,
+    video_dir,
+    class_names: Sequence[str] | None = None,
+    key: str = "data.train_split",
+    videos_key: str = "data.root",
+) -> Manifest:
     """Plain list `relative/path label_index`; the path may contain spaces (label is the last field)."""
     list_path = _require(list_path, key)
     video_dir = _require(video_dir, videos_key)

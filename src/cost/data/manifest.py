@@ -8,9 +8,9 @@ on (refcounts); one numpy buffer stays shared.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -40,11 +40,22 @@ class Manifest:
             )
 
     @classmethod
-    def from_lists(cls, root, paths: Sequence[str], labels: Sequence[int], class_names: Sequence[str],
-                   num_frames: Sequence[int] | None = None) -> "Manifest":
+    def from_lists(
+        cls,
+        root,
+        paths: Sequence[str],
+        labels: Sequence[int],
+        class_names: Sequence[str],
+        num_frames: Sequence[int] | None = None,
+    ) -> Manifest:
         enc = np.array([p.encode("utf-8") for p in paths], dtype=np.bytes_) if len(paths) else np.array([], dtype="S1")
-        return cls(str(root), enc, np.asarray(labels, dtype=np.int64), np.asarray(list(class_names), dtype=np.str_),
-                   None if num_frames is None else np.asarray(num_frames, dtype=np.int64))
+        return cls(
+            str(root),
+            enc,
+            np.asarray(labels, dtype=np.int64),
+            np.asarray(list(class_names), dtype=np.str_),
+            None if num_frames is None else np.asarray(num_frames, dtype=np.int64),
+        )
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -55,7 +66,7 @@ class Manifest:
     def path(self, i: int) -> str:
         return os.path.join(self.root, self.relpath(i))
 
-    def subset(self, keep: np.ndarray) -> "Manifest":
+    def subset(self, keep: np.ndarray) -> Manifest:
         """Rows where `keep` (bool mask or index array) holds; class names unchanged."""
         return Manifest(self.root, self.paths[keep], self.labels[keep], self.class_names, self.num_frames[keep])
 

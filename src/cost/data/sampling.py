@@ -31,8 +31,9 @@ def _clip(start: int, num_frames: int, num_samples: int, stride: int, short_vide
     return np.minimum(idx, num_frames - 1)
 
 
-def train_indices(num_frames: int, num_samples: int, stride: int, rng: np.random.Generator,
-                  short_video: str = "loop") -> np.ndarray:
+def train_indices(
+    num_frames: int, num_samples: int, stride: int, rng: np.random.Generator, short_video: str = "loop"
+) -> np.ndarray:
     """A random window: uniform start over every position where the window fits.
 
     Shorter videos: a random start with wrap-around (loop), or start 0 (repeat).
@@ -55,8 +56,9 @@ def center_indices(num_frames: int, num_samples: int, stride: int, short_video: 
     return _clip(start, num_frames, num_samples, stride, short_video)
 
 
-def uniform_indices(num_frames: int, num_samples: int, stride: int, num_clips: int = 10,
-                 short_video: str = "loop") -> np.ndarray:
+def uniform_indices(
+    num_frames: int, num_samples: int, stride: int, num_clips: int = 10, short_video: str = "loop"
+) -> np.ndarray:
     """`num_clips` windows evenly spaced over the whole video, shape (num_clips, num_samples).
 
     The first window starts at frame 0 and the last one ends at the last frame; one clip is

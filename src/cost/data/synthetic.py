@@ -50,8 +50,16 @@ import numpy as np
 
 MOTION_CLASSES = ["move_left", "move_right", "move_up", "move_down", "rotate_cw", "rotate_ccw", "zoom_in", "zoom_out"]
 SHAPES = ["disc", "square", "triangle", "cross"]
-COLOURS = {"red": (215, 45, 40), "green": (40, 190, 60), "blue": (40, 85, 225), "yellow": (230, 210, 40),
-           "magenta": (200, 50, 200), "cyan": (40, 200, 210), "orange": (240, 130, 30), "white": (235, 235, 235)}
+COLOURS = {
+    "red": (215, 45, 40),
+    "green": (40, 190, 60),
+    "blue": (40, 85, 225),
+    "yellow": (230, 210, 40),
+    "magenta": (200, 50, 200),
+    "cyan": (40, 200, 210),
+    "orange": (240, 130, 30),
+    "white": (235, 235, 235),
+}
 # Each appearance class has its own colour and a shape (colour alone separates them: a tiny
 # CPU model learns it in minutes; shape is a second, harder cue).
 APPEARANCE_CLASSES = [f"{c}_{SHAPES[i % 4]}" for i, c in enumerate(COLOURS)]
@@ -199,9 +207,18 @@ def _file_lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ensure_synthetic(root, num_train: int = 480, num_val: int = 96, num_test: int = 96, width: int = 64,
-                     height: int = 48, min_frames: int = 32, max_frames: int = 40, seed: int = 0,
-                     verbose: bool = True) -> Path:
+def ensure_synthetic(
+    root,
+    num_train: int = 480,
+    num_val: int = 96,
+    num_test: int = 96,
+    width: int = 64,
+    height: int = 48,
+    min_frames: int = 32,
+    max_frames: int = 40,
+    seed: int = 0,
+    verbose: bool = True,
+) -> Path:
     """Generate the dataset into `root` unless an identical one is there; returns `root`.
 
     Safe against concurrent callers (file lock) and interruptions (temporary folder, rename).
@@ -212,9 +229,16 @@ def ensure_synthetic(root, num_train: int = 480, num_val: int = 96, num_test: in
         raise ValueError(f"data.synthetic.width/height must be even for H.264, got {width}x{height}")
     if not 1 <= min_frames <= max_frames:
         raise ValueError(f"need 1 <= data.synthetic.min_frames <= max_frames, got {min_frames}, {max_frames}")
-    meta = {"generator": "cost.data.synthetic", "version": GENERATOR_VERSION, "seed": seed,
-            "counts": {"train": num_train, "val": num_val, "test": num_test},
-            "width": width, "height": height, "frames": [min_frames, max_frames], "classes": CLASS_NAMES}
+    meta = {
+        "generator": "cost.data.synthetic",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "counts": {"train": num_train, "val": num_val, "test": num_test},
+        "width": width,
+        "height": height,
+        "frames": [min_frames, max_frames],
+        "classes": CLASS_NAMES,
+    }
     meta_path = root / "meta.json"
 
     def up_to_date() -> bool:
@@ -230,8 +254,10 @@ def ensure_synthetic(root, num_train: int = 480, num_val: int = 96, num_test: in
             return root
         if root.exists():
             if not meta_path.exists():
-                raise FileExistsError(f"{root} exists but is not a generated synthetic dataset (no meta.json); "
-                                      "move it away or set paths.data_dir / data.root elsewhere")
+                raise FileExistsError(
+                    f"{root} exists but is not a generated synthetic dataset (no meta.json); "
+                    "move it away or set paths.data_dir / data.root elsewhere"
+                )
             shutil.rmtree(root)
         for stale in root.parent.glob(f".{root.name}.tmp-*"):  # left by interrupted runs (we hold the lock)
             shutil.rmtree(stale, ignore_errors=True)

@@ -127,9 +127,7 @@ class Bottleneck(nn.Module):
         out_channels = width * self.expansion
         s1, s2 = (stride, 1) if stride_on == "conv1x1" else (1, stride)
         kt = temporal_kernel
-        self.conv1 = nn.Conv3d(
-            in_channels, width, (kt, 1, 1), stride=(1, s1, s1), padding=(kt // 2, 0, 0), bias=False
-        )
+        self.conv1 = nn.Conv3d(in_channels, width, (kt, 1, 1), stride=(1, s1, s1), padding=(kt // 2, 0, 0), bias=False)
         self.bn1 = nn.BatchNorm3d(width)
         self.conv2 = conv2(width, s2)
         self.bn2 = nn.BatchNorm3d(width)
@@ -187,9 +185,7 @@ class VideoResNet(nn.Module):
             "impl": cost_impl,
         }
 
-        self.conv1 = nn.Conv3d(
-            in_channels, base_width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False
-        )
+        self.conv1 = nn.Conv3d(in_channels, base_width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(base_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = _max_pool(pool1_kernel, (1, 2, 2))
@@ -207,7 +203,12 @@ class VideoResNet(nn.Module):
                 conv2 = functools.partial(unit_spec.conv2, place=place, **cost_options)
                 blocks.append(
                     Bottleneck(
-                        channels, width, stride, temporal_kernel=unit_spec.temporal_kernel, conv2=conv2, stride_on=stride_on
+                        channels,
+                        width,
+                        stride,
+                        temporal_kernel=unit_spec.temporal_kernel,
+                        conv2=conv2,
+                        stride_on=stride_on,
                     )
                 )
                 channels = width * Bottleneck.expansion

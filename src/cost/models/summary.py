@@ -11,7 +11,7 @@ import argparse
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .resnet import ARCHS, build_model
+from .resnet import build_model
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -59,10 +59,7 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|")
     for r in summary_rows(args.depths, args.frames, args.classes, args.size):
         sharing = "-" if r["arch"] in ("c2d", "c3d") else ("shared" if r["share_weights"] else "unshared")
-        print(
-            f"| {r['arch']} | {sharing} | R{r['depth']} | {r['frames']} | "
-            f"{r['params_M']:.3f} | {r['GMAC']:.2f} |"
-        )
+        print(f"| {r['arch']} | {sharing} | R{r['depth']} | {r['frames']} | {r['params_M']:.3f} | {r['GMAC']:.2f} |")
 
 
 if __name__ == "__main__":
