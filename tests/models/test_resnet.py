@@ -8,7 +8,7 @@ from cost.models.summary import count_macs, count_parameters
 
 VARIANTS = [("c2d", True), ("c3d", True), ("cost_a", True), ("cost_a", False), ("cost_b", True), ("cost_b", False)]
 
-# SPEC section 1, written out independently of the package's presets.
+# docs/method.md "Unit patterns", written out independently of the package's presets.
 UNITS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 PATTERNS = {
     50: ((0, 1, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (1, 0, 1)),
@@ -77,7 +77,7 @@ def test_c2d_r50_matches_torchvision_resnet50_parameter_count():
 @pytest.mark.parametrize("depth", [50, 101])
 @pytest.mark.parametrize("arch,share", VARIANTS[1:])
 def test_parameter_difference_from_c2d(depth, arch, share):
-    """SPEC section 8: C3D adds 2 temporal taps to conv1 of each patterned unit; CoST adds
+    """docs/method.md "Compute anchors": C3D adds 2 temporal taps to conv1 of each patterned unit; CoST adds
     3*C (a) or C^2 + 9 (b) per layer, and without sharing two more 3x3 weights."""
     with torch.device("meta"):
         c2d = count_parameters(build_model("c2d", depth))
@@ -121,7 +121,7 @@ def test_cost_layer_costs_three_times_the_conv_it_replaces():
 def test_c2d_r50_gmacs_near_the_published_anchor():
     with torch.device("meta"):
         gmac = count_macs(build_model("c2d", 50), 8, 224) / 1e9
-    assert 19.0 < gmac < 20.0  # SPEC section 8: about 19-20 GMAC with pool2
+    assert 19.0 < gmac < 20.0  # docs/method.md "Compute anchors": about 19-20 GMAC with pool2
 
 
 @pytest.mark.parametrize("impl,exact", [("reference", True), ("fused", False), ("auto", False)])
@@ -186,4 +186,4 @@ def test_authors_pooling_options():
         no_pool2 = build_model("c2d", 50, pool2_kernel=None)
         assert authors.features(x).shape[2] == 4
         assert no_pool2.features(x).shape[2] == 8
-        assert 32.0 < count_macs(no_pool2, 8) / 1e9 < 34.0  # SPEC section 8: 32.9 G
+        assert 32.0 < count_macs(no_pool2, 8) / 1e9 < 34.0  # docs/method.md "Compute anchors": 32.9 G
