@@ -2,9 +2,8 @@
 
 The torch-free modules are imported here directly. Decoding, transforms, the dataset and the
 DataModule import torch (and Lightning), so they load on first use of one of their names: the
-dataset tools (`python -m cost.data.tools`) and every DataLoader worker then start in well under
-a second instead of several. The ``TYPE_CHECKING`` imports below name each of them, so editors
-and type checkers follow every export.
+dataset tools (`python -m cost.data.tools`) start without torch. The ``TYPE_CHECKING`` imports
+below name each of them, so editors and type checkers follow every export.
 """
 
 from typing import TYPE_CHECKING
