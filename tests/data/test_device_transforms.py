@@ -29,14 +29,18 @@ def frames(t=8, h=60, w=80, seed=0) -> torch.Tensor:
     return torch.randint(0, 256, (t, h, w, 3), dtype=torch.uint8, generator=g)
 
 
-def device_batch(transform, clips: list[torch.Tensor], seeds: list[int]) -> torch.Tensor:
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def device_batch(transform, clips: list[torch.Tensor], seeds: list[int], device: str = "cpu") -> torch.Tensor:
     """The device path end to end: DeferredTransform in the 'worker', ClipCollate, finish_batch."""
     deferred = DeferredTransform(transform)
     items = [{**deferred(c, np.random.default_rng(s)), "label": 0, "index": i}
              for i, (c, s) in enumerate(zip(clips, seeds))]
     batch = ClipCollate((0,), with_skipped=False, device_transform=transform)(items)
     assert batch["clips"].dtype == torch.uint8  # what crosses the process boundary
-    return finish_batch(batch)["clips"]
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    return finish_batch(batch)["clips"].cpu()
 
 
 def run(path: str, transform, clip: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -51,27 +55,29 @@ def assert_within_one_level(a: torch.Tensor, b: torch.Tensor, std=STD):
     assert diff <= ONE_LEVEL, f"paths differ by {diff * 255:.2f} grey levels"
 
 
-def test_train_device_path_equals_cpu_path_with_the_same_draws():
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_device_path_equals_cpu_path_with_the_same_draws(device):
     tf = TrainTransform(short_side=(64, 96), crop_size=56, flip=True)
     clips = [frames(h=60, w=80, seed=1), frames(h=72, w=60, seed=2), frames(h=60, w=80, seed=3)]  # padded batch
     seeds = [10, 11, 12]
     cpu = torch.stack([tf(c, np.random.default_rng(s)) for c, s in zip(clips, seeds)])
-    dev = device_batch(tf, clips, seeds)
+    dev = device_batch(tf, clips, seeds, device)
     assert dev.shape == cpu.shape == (3, 3, 8, 56, 56) and dev.dtype == torch.float32
     assert_within_one_level(dev, cpu)
     for s in range(20):  # many draws: every scale, crop and flip agrees
-        assert_within_one_level(device_batch(tf, clips[:1], [s])[0], tf(clips[0], np.random.default_rng(s)))
+        assert_within_one_level(device_batch(tf, clips[:1], [s], device)[0], tf(clips[0], np.random.default_rng(s)))
 
 
-def test_eval_and_test_views_follow_the_same_path():
+@pytest.mark.parametrize("device", DEVICES)
+def test_eval_and_test_views_follow_the_same_path(device):
     clip = frames(h=60, w=80)
     val = EvalTransform(short_side=48, crop_size=40)
-    assert_within_one_level(device_batch(val, [clip, clip], [0, 0]), val(clip).expand(2, -1, -1, -1, -1))
+    assert_within_one_level(device_batch(val, [clip, clip], [0, 0], device), val(clip).expand(2, -1, -1, -1, -1))
     for crops in (1, 3):
         test = MultiViewTransform(short_side=48, num_crops=crops)
         views = frames(t=16, h=60, w=80).reshape(2, 8, 60, 80, 3)  # 2 clips of 8 frames
         cpu = torch.cat([test(c) for c in views])  # clip-major, as VideoClipDataset builds it
-        dev = device_batch(test, [views], [0])[0]
+        dev = device_batch(test, [views], [0], device)[0]
         assert dev.shape == cpu.shape
         assert_within_one_level(dev, cpu, STD.view(1, 3, 1, 1, 1))
 

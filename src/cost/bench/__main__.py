@@ -24,6 +24,8 @@ def main(argv=None) -> None:
     parser.add_argument("--compile", action="store_true", help="model: also time torch.compile (slow to compile)")
     parser.add_argument("--quick", action="store_true", help="feed: the small CPU preset (a few minutes)")
     parser.add_argument("--workers", type=int, default=None, help="feed: loader workers (default: cores - 1)")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="feed: on a GPU, time only the eager model (skip fp32, channels_last_3d, compile)")
     args = parser.parse_args(argv)
     for suite in args.suites:
         module = importlib.import_module(f"cost.bench.{suite}")
@@ -31,7 +33,7 @@ def main(argv=None) -> None:
         if suite == "model":
             kwargs["compile"] = args.compile
         if suite == "feed":
-            results = module.run(quick=args.quick, workers=args.workers, **kwargs)
+            results = module.run(quick=args.quick, workers=args.workers, gpu_extras=not args.no_extras, **kwargs)
             write_json(f"{args.out}/feed.json", {"suite": suite, **results})
             continue
         results = module.run(**kwargs)

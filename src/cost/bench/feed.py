@@ -27,9 +27,11 @@ from cost.bench.data import make_video
 
 KEYINTS = (250, 16, 1)
 FULL = dict(arch="cost_b", depth=50, batch=16, steps=30, warmup=5, loader_batches=4, copies=32, rounds=1,
-            precision="bf16-mixed")
-QUICK = dict(arch="cost_b", depth="tiny", batch=4, steps=6, warmup=2, loader_batches=5, copies=4, rounds=2,
-             precision="32-true")
+            precision="bf16-mixed", model_crop=224)
+# The CPU preset: the loader at full size (340x256 video, scale 256-320, 224 crops), the
+# model-only and end-to-end runs at 112x112 (a tiny network at 224 trains at < 1 clip/s on 2 cores).
+QUICK = dict(arch="cost_b", depth="tiny", batch=4, steps=4, warmup=2, loader_batches=5, copies=4, rounds=2,
+             precision="32-true", model_crop=112)
 
 
 def _device() -> torch.device:
@@ -50,20 +52,23 @@ def make_videos(root: Path, copies: int, seconds: float) -> dict[int, Path]:
     return out
 
 
-def datamodule(root: Path, workers: int, device_transforms: bool, batch: int):
+def datamodule(root: Path, workers: int, device_transforms: bool, batch: int, crop: int = 224):
     from cost.data import VideoDataModule
 
     dm = VideoDataModule(format="folder", root=str(root), train_split="train", val_split="train", test_split="train",
-                         num_frames=8, frame_stride=8, train_short_side=(256, 320), train_crop=224, flip=True,
+                         num_frames=8, frame_stride=8, train_short_side=(crop * 8 // 7, crop * 10 // 7),
+                         train_crop=crop, val_short_side=crop * 8 // 7, val_crop=crop, flip=True,
                          batch_size=batch, num_workers=workers, pin_memory=torch.cuda.is_available(),
                          device_transforms=device_transforms)
     dm.setup("fit")
     return dm
 
 
-def loader_clips_per_s(root: Path, workers: int, device_transforms: bool, batch: int, batches: int) -> float:
+def loader_clips_per_s(root: Path, workers: int, device_transforms: bool, batch: int, batches: int,
+                       finish: bool = True) -> float:
     """Clips/s of ready batches: workers decode (and, CPU path, transform); the device path's
-    transform runs on the device in this process, as the LightningModule runs it."""
+    transform runs on the device in this process, as the LightningModule runs it (finish=False:
+    what the workers deliver, without it)."""
     from cost.data.transforms import finish_batch
 
     dev = _device()
@@ -71,13 +76,14 @@ def loader_clips_per_s(root: Path, workers: int, device_transforms: bool, batch:
     it = iter(loader)
     n, start = 0, None
     warm = max(1, workers)  # every worker has started and delivered once
-    for i in range(warm + max(batches, 3 * workers)):
+    for i in range(warm + max(batches, 2 * workers)):
         try:
             b = next(it)
         except StopIteration:
             it = iter(loader)
             b = next(it)
-        b = finish_batch({k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in b.items()})
+        b = {k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in b.items()}
+        b = finish_batch(b) if finish else b
         if dev.type == "cuda":
             torch.cuda.synchronize()
         if i == warm - 1:
@@ -96,12 +102,12 @@ def _net(arch: str, depth, channels_last: bool = False, compile: bool = False):
 
 
 def model_clips_per_s(arch, depth, batch: int, steps: int, warmup: int, precision: str,
-                      channels_last: bool = False, compile: bool = False) -> float:
+                      channels_last: bool = False, compile: bool = False, crop: int = 224) -> float:
     """Train steps (forward, backward, SGD) on synthetic clips already on the device."""
     dev = _device()
     net = _net(arch, depth, channels_last, compile).to(dev).train()
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    clip = torch.randn(batch, 3, 8, 224, 224, device=dev)
+    clip = torch.randn(batch, 3, 8, crop, crop, device=dev)
     if channels_last:
         clip = clip.contiguous(memory_format=torch.channels_last_3d)
     label = torch.randint(0, 400, (batch,), device=dev)
@@ -168,7 +174,7 @@ def e2e_clips_per_s(root: Path, workers: int, device_transforms: bool, p: dict, 
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
                          benchmark=torch.cuda.is_available(), callbacks=[timer.callback])
-    trainer.fit(module, datamodule=datamodule(root, workers, device_transforms, p["batch"]))
+    trainer.fit(module, datamodule=datamodule(root, workers, device_transforms, p["batch"], p["model_crop"]))
     return timer.callback.clips / timer.callback.seconds
 
 
@@ -197,17 +203,26 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
         roots = make_videos(Path(tmp), p["copies"], seconds=10)
         print(f"generated the videos in {time.perf_counter() - t0:.0f} s", flush=True)
 
-        # --- model alone
-        model_fns = {"eager": lambda: model_clips_per_s(p["arch"], p["depth"], p["batch"], p["steps"], p["warmup"],
-                                                        p["precision"])}
+        # --- model alone (on a GPU also each GPU default switched off, and the optional ones on)
+        def model_fn(precision=p["precision"], benchmark=True, **kw):
+            def fn():
+                torch.backends.cudnn.benchmark = benchmark and dev.type == "cuda"
+                try:
+                    return model_clips_per_s(p["arch"], p["depth"], p["batch"], p["steps"], p["warmup"], precision,
+                                             crop=p["model_crop"], **kw)
+                finally:
+                    torch.backends.cudnn.benchmark = dev.type == "cuda"
+            return fn
+
+        model_fns = {"eager": model_fn()}
         if dev.type == "cuda" and gpu_extras:
-            model_fns["channels_last_3d"] = lambda: model_clips_per_s(p["arch"], p["depth"], p["batch"], p["steps"],
-                                                                      p["warmup"], p["precision"], channels_last=True)
-        model = _median_rounds(model_fns, 1 if dev.type == "cuda" else p["rounds"])
+            model_fns["fp32 (32-true)"] = model_fn("32-true")
+            model_fns["cudnn.benchmark off"] = model_fn(benchmark=False)
+            model_fns["channels_last_3d"] = model_fn(channels_last=True)
+        model = _median_rounds(model_fns, 1)
         if dev.type == "cuda" and gpu_extras:
-            model["compiled"] = model_clips_per_s(p["arch"], p["depth"], p["batch"], p["steps"], p["warmup"],
-                                                  p["precision"], compile=True)
-        print_table("model only, train step (clips/s)", ["variant", "clips/s"], [[k, v] for k, v in model.items()])
+            model["compiled"] = model_fn(compile=True)()
+        print_table(f"model only, train step at 8x{p['model_crop']}x{p['model_crop']} (clips/s)", ["variant", "clips/s"], [[k, v] for k, v in model.items()])
 
         # --- loader alone: one worker and N workers, CPU vs device transforms, per keyframe interval
         loader_fns = {}
@@ -216,26 +231,29 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
                 for w in sorted({1, workers}):
                     loader_fns[(keyint, dt, w)] = (lambda r=root, d=dt, w=w:
                                                    loader_clips_per_s(r, w, d, p["batch"], p["loader_batches"]))
+            loader_fns[(keyint, "workers only", 1)] = (lambda r=root: loader_clips_per_s(
+                r, 1, True, p["batch"], p["loader_batches"], finish=False))
         loader = _median_rounds(loader_fns, p["rounds"])
         rows = []
         for keyint in KEYINTS:
             for w in sorted({1, workers}):
                 off, on = loader[(keyint, False, w)], loader[(keyint, True, w)]
-                rows.append([keyint, w, off, on, on / off, on / loader[(keyint, True, 1)]])
-        print_table("loader only (clips/s): CPU transforms in the workers vs device transforms",
+                only = loader[(keyint, "workers only", 1)] if w == 1 else float("nan")
+                rows.append([keyint, w, off, on, on / off, only, only / off, on / loader[(keyint, True, 1)]])
+        print_table(f"loader only (clips/s): CPU transforms in the workers vs device transforms (on {dev.type})",
                     ["keyint", "workers", "CPU transforms", "device transforms", "device / CPU",
-                     f"device: {workers} workers / 1"], rows)
+                     "device, worker output alone", "worker alone / CPU", f"device: {workers} workers / 1"], rows)
 
         # --- end to end through the Trainer (best loader settings: device transforms, N workers)
         e2e_fns = {f"keyint {k}, device transforms": (lambda r=r: e2e_clips_per_s(r, workers, True, p))
-                   for k, r in roots.items()}
+                   for k, r in roots.items() if k == 250 or not quick}
         e2e_fns["keyint 250, CPU transforms"] = lambda: e2e_clips_per_s(roots[250], workers, False, p)
         e2e = _median_rounds(e2e_fns, 1)
         base = model["eager"]
-        print_table("end to end, trainer.fit (clips/s)", ["setting", "clips/s", "e2e / model"],
+        print_table(f"end to end, trainer.fit at 8x{p['model_crop']}x{p['model_crop']} (clips/s)", ["setting", "clips/s", "e2e / model"],
                     [[k, v, v / base] for k, v in e2e.items()])
-    loader_json = {f"keyint{k}_{'device' if dt else 'cpu'}_transforms_{w}workers": v
-                   for (k, dt, w), v in loader.items()}
+    names = {False: "cpu_transforms", True: "device_transforms", "workers only": "device_transforms_worker_output"}
+    loader_json = {f"keyint{k}_{names[dt]}_{w}workers": v for (k, dt, w), v in loader.items()}
     best_loader = loader[(250, True, workers)]
     e2e_250 = e2e["keyint 250, device transforms"]
     summary = {
@@ -253,6 +271,8 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
             "e2e_over_model": e2e_250 / base,
             "loader_over_model": best_loader / base,
             "device_over_cpu_transforms_1worker_keyint250": loader[(250, True, 1)] / loader[(250, False, 1)],
+            "worker_output_device_over_cpu_transforms_1worker_keyint250":
+                loader[(250, "workers only", 1)] / loader[(250, False, 1)],
             "keyint1_over_keyint250_1worker_device": loader[(1, True, 1)] / loader[(250, True, 1)],
             "workers_scaling_keyint250_device": loader[(250, True, workers)] / loader[(250, True, 1)],
         },

@@ -13,8 +13,9 @@ the worker. The device path (`data.device_transforms`) ships the worker's uint8 
 its draws (`DeferredTransform`) and runs the same scale, crop, flip and normalisation
 batched on the model's device (`on_device`, called from the LightningModule's
 `on_after_batch_transfer`): the worker then only decodes, and a batch crosses processes as
-uint8 instead of float32. The device path resizes in float where the CPU path resizes
-uint8, so the two agree within one grey level (tests/data/test_device_transforms.py).
+uint8 instead of float32. On a GPU the device path resizes in float where the CPU path
+resizes uint8, so the two agree within one grey level; on the CPU they compute the same
+(tests/data/test_device_transforms.py).
 """
 
 from __future__ import annotations
@@ -98,11 +99,17 @@ def _to_cthw(x: torch.Tensor) -> torch.Tensor:
 
 
 def _device_frames(frames: torch.Tensor, row: list[int], b: int) -> tuple[torch.Tensor, list[int]]:
-    """Clip `b` of a padded uint8 batch (B, ..., H, W, 3) as float (..., 3, h, w) in [0, 1],
-    and its draws (row = h, w, draws...)."""
+    """Clip `b` of a padded uint8 batch (B, ..., H, W, 3) as (..., 3, h, w), and its draws
+    (row = h, w, draws...). uint8 on the CPU, where torch's uint8 resize is the fast one (the
+    device path then computes exactly what the CPU path computes); float in [0, 1] elsewhere
+    (CUDA has no uint8 antialiased resize)."""
     h, w, *draws = row
-    x = frames[b, ..., :h, :w, :]
-    return unit_range(x.movedim(-1, -3)), draws
+    x = frames[b, ..., :h, :w, :].movedim(-1, -3)
+    return (x if x.device.type == "cpu" else unit_range(x)), draws
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() else unit_range(x)
 
 
 def _resize_lead(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -146,7 +153,7 @@ class TrainTransform:
         c, clips = self.crop_size, []
         for b, row in enumerate(aug.tolist()):  # one device-to-host copy of the draws
             x, (side, top, left, flip) = _device_frames(frames, row, b)
-            x = crop(_resize_lead(x, side), top, left, c, c)
+            x = _as_float(crop(_resize_lead(x, side), top, left, c, c))
             clips.append(x.flip(-1) if flip else x)
         if not clips:
             return frames.new_zeros((0, 3, frames.shape[1], c, c), dtype=torch.float32)
@@ -184,7 +191,7 @@ class EvalTransform:
         clips = []
         for b, row in enumerate(aug.tolist()):
             x = _resize_lead(_device_frames(frames, row, b)[0], self.short_side)
-            clips.append(center_crop(x, int(self.crop_size)) if self.crop_size is not None else x)
+            clips.append(_as_float(center_crop(x, int(self.crop_size)) if self.crop_size is not None else x))
         if not clips:
             c = self.crop_size or 0
             return frames.new_zeros((0, 3, frames.shape[1], c, c), dtype=torch.float32)
@@ -227,7 +234,7 @@ class MultiViewTransform:
         videos = []
         for b, row in enumerate(aug.tolist()):
             x = _resize_lead(_device_frames(frames, row, b)[0], self.short_side)  # clips, T, 3, h, w
-            views = [x] if self.num_crops == 1 else three_crops(x, self.short_side)
+            views = [_as_float(v) for v in ([x] if self.num_crops == 1 else three_crops(x, self.short_side))]
             videos.append(torch.stack(views, 1).flatten(0, 1))  # clip-major: clip 0's crops first
         if not videos:
             n = frames.shape[1] * self.num_crops
