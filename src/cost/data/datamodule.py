@@ -22,10 +22,19 @@ from .dataset import ClipCollate, VideoClipDataset
 from .decode import BACKENDS
 from .manifest import Manifest
 from .sampling import SHORT_VIDEO_MODES, resolve_stride
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, MultiViewTransform, TrainTransform
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, DeferredTransform, EvalTransform, MultiViewTransform, TrainTransform
 
 log = logging.getLogger("cost.data")
 FORMATS = ("synthetic", "list", "kinetics", "moments", "folder")
+DEVICE_TRANSFORMS = ("auto", True, False)
+
+
+def _device_transforms_value(value):
+    """data.device_transforms: auto | true | false (Hydra may pass the strings)."""
+    value = {"true": True, "false": False}.get(str(value).lower(), value) if isinstance(value, str) else value
+    if value not in DEVICE_TRANSFORMS:
+        raise ValueError(f"data.device_transforms must be auto, true or false, got {value!r}")
+    return value
 
 
 class ExactShardSampler(DistributedSampler):
@@ -68,6 +77,11 @@ class VideoDataModule(pl.LightningDataModule):
     split's video directory relative to root ("" = root). `class_names`: optional file with one
     class name a line; `categories`: Moments' `moments_categories.txt`.
     frame_stride: int, or {num_frames: stride}.
+    device_transforms: auto (on when the trainer runs on a GPU) | true | false. On: workers
+    return uint8 frames and the random draws; scale, crop, flip and normalisation run batched
+    on the model's device (`transforms.finish_batch`, from the LightningModule).
+    decode_backend: auto | decord | pyav (decode.py), or nvdec (GPU decoding in the main
+    process, `nvdec.py`; falls back to auto with one warning where it cannot run).
     """
 
     def __init__(self, format: str = "synthetic", root: str = "data/synthetic",
@@ -80,7 +94,8 @@ class VideoDataModule(pl.LightningDataModule):
                  test_crops: int = 1, test_clips: int = 10, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                  batch_size: int = 8, val_batch_size: int | None = None, test_batch_size: int = 1,
                  num_workers: int = 4, pin_memory: bool = False, decode_threads: int = 1,
-                 decode_backend: str = "auto", max_retries: int = 10, strict: bool = False, seed: int = 0, synthetic=None):
+                 decode_backend: str = "auto", max_retries: int = 10, strict: bool = False, seed: int = 0, synthetic=None,
+                 device_transforms="auto", prefetch_factor: int | None = None):
         super().__init__()
         if format not in FORMATS:
             raise ValueError(f"data.format must be one of {FORMATS}, got {format!r}")
@@ -101,9 +116,11 @@ class VideoDataModule(pl.LightningDataModule):
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size or batch_size)
         self.test_batch_size, self.num_workers, self.pin_memory = int(test_batch_size), int(num_workers), pin_memory
         self.decode_threads, self.max_retries, self.strict, self.seed = decode_threads, max_retries, strict, seed
-        if decode_backend not in BACKENDS:
-            raise ValueError(f"data.decode_backend must be one of {BACKENDS}, got {decode_backend!r}")
+        if decode_backend not in (*BACKENDS, "nvdec"):
+            raise ValueError(f"data.decode_backend must be one of {(*BACKENDS, 'nvdec')}, got {decode_backend!r}")
         self.decode_backend = decode_backend
+        self.device_transforms = _device_transforms_value(device_transforms)
+        self.prefetch_factor = prefetch_factor
         self.synthetic = dict(_plain(synthetic) or {})
         # Fail early on impossible sizes (before any data is read).
         self.train_transform = TrainTransform(self.train_short_side if len(self.train_short_side) == 2
@@ -182,6 +199,7 @@ class VideoDataModule(pl.LightningDataModule):
             self.manifests[split] = self._check_missing(split, self._read_split(split, names))
         self.class_names = [str(n) for n in names]
         self.num_classes = len(self.class_names)
+        self._resolve_backend()
         for split in wanted:
             if split not in self.datasets:
                 self.datasets[split] = self._dataset(split)
@@ -203,11 +221,40 @@ class VideoDataModule(pl.LightningDataModule):
                 m = m.subset(present)
         return m
 
-    def _dataset(self, split: str) -> VideoClipDataset:
+    def _on_gpu(self) -> bool:
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
+
+    def _resolve_backend(self) -> None:
+        """Decide, once, whether the device path and NVDEC are used (`use_device_transforms`,
+        `backend`); NVDEC that cannot run says why and falls back to the CPU decoder."""
+        if hasattr(self, "backend"):
+            return
+        self.backend = self.decode_backend
+        if self.backend == "nvdec":
+            from .nvdec import nvdec_unavailable
+
+            reason = nvdec_unavailable()
+            if reason:
+                log.warning("data.decode_backend=nvdec cannot run here (%s); decoding on the CPU "
+                            "(data.decode_backend=auto) instead", reason)
+                self.backend = "auto"
+        on = self.device_transforms
+        if self.backend == "nvdec":
+            if on is False:
+                log.warning("data.decode_backend=nvdec decodes onto the GPU, so the transforms run there "
+                            "too; data.device_transforms=false is ignored")
+            on = True
+        self.use_device_transforms = self._on_gpu() if on == "auto" else bool(on)
+
+    def _transform(self, split: str):
         transform = {"train": self.train_transform, "val": self.val_transform, "test": self.test_transform}[split]
-        return VideoClipDataset(self.manifests[split], split, transform, self.num_frames, self.stride,
+        return DeferredTransform(transform) if self.use_device_transforms else transform
+
+    def _dataset(self, split: str) -> VideoClipDataset:
+        return VideoClipDataset(self.manifests[split], split, self._transform(split), self.num_frames, self.stride,
                                 self.short_video, self.test_clips, self.max_retries, self.strict,
-                                self.decode_threads, self.decode_backend)
+                                self.decode_threads, self.backend)
 
     # ---------------------------------------------------------------- loaders
     def _loader(self, split: str, sampler, batch_size: int, drop_last: bool = False) -> DataLoader:
@@ -215,15 +262,21 @@ class VideoDataModule(pl.LightningDataModule):
         if ds is None:
             raise RuntimeError(f"call setup() before {split}_dataloader()")
         t = self.num_frames
-        if split == "test":
+        deferred = ds.transform if isinstance(ds.transform, DeferredTransform) else None
+        if deferred is not None:  # uint8 frames as decoded
+            empty = (0, self.test_clips, t, 0, 0, 3) if split == "test" else (0, t, 0, 0, 3)
+        elif split == "test":
             empty = (0, self.test_clips * self.test_crops, 3, t, 0, 0)
         else:
             size = self.train_crop if split == "train" else self.val_crop
             empty = (0, 3, t, size, size)
-        return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
-                          collate_fn=ClipCollate(empty, with_skipped=split != "train"),
-                          pin_memory=self.pin_memory, drop_last=drop_last,
-                          persistent_workers=self.num_workers > 0 and split != "test")
+        workers = 0 if self.backend == "nvdec" else self.num_workers  # NVDEC decodes in the main process
+        extra = {"prefetch_factor": int(self.prefetch_factor)} if workers and self.prefetch_factor else {}
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                          collate_fn=ClipCollate(empty, with_skipped=split != "train",
+                                                 device_transform=deferred and deferred.transform),
+                          pin_memory=self.pin_memory and self.backend != "nvdec", drop_last=drop_last,
+                          persistent_workers=workers > 0 and split != "test", **extra)
 
     def train_dataloader(self) -> DataLoader:
         ds = self.datasets.get("train")

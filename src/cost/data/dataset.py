@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from . import sampling
 from .decode import Video
 from .manifest import Manifest
+from .transforms import DeferredTransform
 
 log = logging.getLogger("cost.data")
 MODES = ("train", "val", "test")
@@ -49,9 +50,16 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.manifest)
 
+    def _open(self, i: int):
+        if self.backend == "nvdec":  # main process only (VideoDataModule sets num_workers=0)
+            from .nvdec import NvdecVideo
+
+            return NvdecVideo(self.manifest.path(i))
+        return Video(self.manifest.path(i), num_threads=self.decode_threads, backend=self.backend)
+
     def load(self, i: int, rng: np.random.Generator) -> torch.Tensor:
         """Decode and transform video `i` for this mode (raises on unreadable videos)."""
-        with Video(self.manifest.path(i), num_threads=self.decode_threads, backend=self.backend) as video:
+        with self._open(i) as video:
             n = video.num_frames
             if self.mode == "train":
                 idx = sampling.train_indices(n, self.num_frames, self.stride, rng, self.short_video)
@@ -62,7 +70,14 @@ class VideoClipDataset(Dataset):
             idx = sampling.uniform_indices(n, self.num_frames, self.stride, self.test_clips, self.short_video)
             frames = video.read(idx.reshape(-1))
             frames = frames.reshape(idx.shape[0], idx.shape[1], *frames.shape[1:])
+        if isinstance(self.transform, DeferredTransform):
+            return self.transform(frames, rng)  # uint8 (clips, T, H, W, 3); views made on the device
         return torch.cat([self.transform(clip, rng) for clip in frames])  # (clips * crops, 3, T, H, W)
+
+    def _item(self, clips, i: int) -> dict:
+        """clips: a float tensor (CPU transforms) or DeferredTransform's {"clips", "aug"}."""
+        out = dict(clips) if isinstance(clips, dict) else {"clips": clips}
+        return {**out, "label": int(self.manifest.labels[i]), "index": i}
 
     def __getitem__(self, i: int) -> dict:
         i = int(i)
@@ -78,11 +93,11 @@ class VideoClipDataset(Dataset):
                                        "(data.strict=true; set data.strict=false to skip such videos)") from e
                 log.warning("skipping unreadable %s video %s: %s", self.mode, path, e)
                 return {"skipped": path, "index": i}
-            return {"clips": clips, "label": int(self.manifest.labels[i]), "index": i}
+            return self._item(clips, i)
         j = i
         for attempt in range(self.max_retries + 1):
             try:
-                return {"clips": self.load(j, rng), "label": int(self.manifest.labels[j]), "index": j}
+                return self._item(self.load(j, rng), j)
             except Exception as e:
                 if self.strict:
                     raise RuntimeError(f"unreadable training video {self.manifest.path(j)}: {e} (data.strict=true; "
@@ -96,27 +111,51 @@ class VideoClipDataset(Dataset):
                            "or raise data.max_retries")
 
 
-class ClipCollate:
-    """Stack clips; unreadable val/test items go to `batch["skipped"]` (paths)."""
+def _pad_stack(clips: list[torch.Tensor]) -> torch.Tensor:
+    """Stack uint8 (..., H, W, 3) frames of different sizes, zero-padded at the bottom/right
+    (each item's "aug" row keeps its true H and W)."""
+    h = max(c.shape[-3] for c in clips)
+    w = max(c.shape[-2] for c in clips)
+    if all(c.shape[-3:-1] == (h, w) for c in clips):
+        return torch.stack(clips)
+    out = clips[0].new_zeros((len(clips), *clips[0].shape[:-3], h, w, 3))
+    for i, c in enumerate(clips):
+        out[i, ..., : c.shape[-3], : c.shape[-2], :] = c
+    return out
 
-    def __init__(self, empty_clips_shape: tuple, with_skipped: bool):
+
+class ClipCollate:
+    """Stack clips; unreadable val/test items go to `batch["skipped"]` (paths).
+
+    With `device_transform` (data.device_transforms) the items are uint8 frames with their
+    draws: the batch gets padded uint8 "clips", the draws as "aug", and the transform as
+    "device_transform" for `transforms.finish_batch` on the model's device.
+    """
+
+    def __init__(self, empty_clips_shape: tuple, with_skipped: bool, device_transform=None):
         self.empty_clips_shape = tuple(empty_clips_shape)
         self.with_skipped = with_skipped
+        self.device_transform = device_transform
 
     def __call__(self, items: list[dict]) -> dict:
         ok = [it for it in items if "clips" in it]
         if ok:
             shapes = {tuple(it["clips"].shape) for it in ok}
-            if len(shapes) > 1:
+            if len(shapes) > 1 and self.device_transform is None:
                 raise RuntimeError(f"clips of different sizes in one batch {sorted(shapes)}: full-frame test views "
                                    "of videos with different aspect ratios cannot be stacked; set "
                                    "data.test_batch_size=1 or data.test_crops=3")
-            clips = torch.stack([it["clips"] for it in ok])
+            clips = (_pad_stack([it["clips"] for it in ok]) if self.device_transform is not None
+                     else torch.stack([it["clips"] for it in ok]))
         else:
-            clips = torch.zeros(self.empty_clips_shape)
+            dtype = torch.uint8 if self.device_transform is not None else torch.float32
+            clips = torch.zeros(self.empty_clips_shape, dtype=dtype)
         batch = {"clips": clips,
                  "label": torch.tensor([it["label"] for it in ok], dtype=torch.int64),
                  "index": torch.tensor([it["index"] for it in ok], dtype=torch.int64)}
+        if self.device_transform is not None:
+            batch["aug"] = (torch.stack([it["aug"] for it in ok]) if ok else torch.zeros((0, 2), dtype=torch.int64))
+            batch["device_transform"] = self.device_transform
         if self.with_skipped:
             batch["skipped"] = [it["skipped"] for it in items if "skipped" in it]
         elif len(ok) != len(items):

@@ -6,6 +6,16 @@ after scaling the short side to a random size (SPEC: [256, 320] then 224); valid
 scales to one short side and takes the centre crop; test keeps the full frame
 (`num_crops=1`, the paper) or takes three square crops along the long side (`num_crops=3`,
 the authors' code).
+
+Every transform has two paths with one source of randomness (`draw`, called in the loader
+worker in the same order as always). The CPU path (`__call__`) does the whole transform in
+the worker. The device path (`data.device_transforms`) ships the worker's uint8 frames and
+its draws (`DeferredTransform`) and runs the same scale, crop, flip and normalisation
+batched on the model's device (`on_device`, called from the LightningModule's
+`on_after_batch_transfer`): the worker then only decodes, and a batch crosses processes as
+uint8 instead of float32. On a GPU the device path resizes in float where the CPU path
+resizes uint8, so the two agree within one grey level; on the CPU they compute the same
+(tests/data/test_device_transforms.py).
 """
 
 from __future__ import annotations
@@ -37,15 +47,21 @@ def to_float(frames: torch.Tensor) -> torch.Tensor:
     return unit_range(to_tchw(frames))
 
 
+def resized_size(h: int, w: int, size: int) -> tuple[int, int]:
+    """(H, W) after scaling the short side to `size`, keeping the aspect ratio."""
+    if min(h, w) == size:
+        return h, w
+    if h <= w:
+        return size, max(1, round(w * size / h))
+    return max(1, round(h * size / w)), size
+
+
 def resize_short_side(x: torch.Tensor, size: int) -> torch.Tensor:
     """Scale (T, 3, H, W) so that min(H, W) == size, keeping the aspect ratio (uint8 or float)."""
     h, w = x.shape[-2:]
-    if min(h, w) == size:
+    new_h, new_w = resized_size(h, w, size)
+    if (new_h, new_w) == (h, w):
         return x
-    if h <= w:
-        new_h, new_w = size, max(1, round(w * size / h))
-    else:
-        new_h, new_w = max(1, round(h * size / w)), size
     out = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)
     return out if out.dtype == torch.uint8 else out.clamp_(0.0, 1.0)
 
@@ -73,13 +89,34 @@ def three_crops(x: torch.Tensor, size: int) -> list[torch.Tensor]:
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - m) / s
 
 
 def _to_cthw(x: torch.Tensor) -> torch.Tensor:
     return x.permute(1, 0, 2, 3).contiguous()
+
+
+def _device_frames(frames: torch.Tensor, row: list[int], b: int) -> tuple[torch.Tensor, list[int]]:
+    """Clip `b` of a padded uint8 batch (B, ..., H, W, 3) as (..., 3, h, w), and its draws
+    (row = h, w, draws...). uint8 on the CPU, where torch's uint8 resize is the fast one (the
+    device path then computes exactly what the CPU path computes); float in [0, 1] elsewhere
+    (CUDA has no uint8 antialiased resize)."""
+    h, w, *draws = row
+    x = frames[b, ..., :h, :w, :].movedim(-1, -3)
+    return (x if x.device.type == "cpu" else unit_range(x)), draws
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() else unit_range(x)
+
+
+def _resize_lead(x: torch.Tensor, size: int) -> torch.Tensor:
+    """resize_short_side for (..., 3, H, W) with any leading dims."""
+    lead = x.shape[:-3]
+    y = resize_short_side(x.reshape(-1, *x.shape[-3:]), size)
+    return y.reshape(*lead, *y.shape[-3:])
 
 
 class TrainTransform:
@@ -93,14 +130,42 @@ class TrainTransform:
         self.short_side, self.crop_size, self.flip = (lo, hi), int(crop_size), flip
         self.mean, self.std = tuple(mean), tuple(std)
 
-    def __call__(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        x = resize_short_side(to_tchw(frames), int(rng.integers(self.short_side[0], self.short_side[1] + 1)))
-        h, w = x.shape[-2:]
+    def draw(self, h: int, w: int, rng: np.random.Generator) -> list[int]:
+        """The random choices for one clip of H x W frames: short side, crop top, crop left, flip."""
+        side = int(rng.integers(self.short_side[0], self.short_side[1] + 1))
+        rh, rw = resized_size(h, w, side)
         c = self.crop_size
-        x = unit_range(crop(x, int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1)), c, c))
-        if self.flip and rng.random() < 0.5:
+        top, left = int(rng.integers(0, rh - c + 1)), int(rng.integers(0, rw - c + 1))
+        flip = bool(self.flip and rng.random() < 0.5)
+        return [side, top, left, int(flip)]
+
+    def __call__(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        x = to_tchw(frames)
+        side, top, left, flip = self.draw(*x.shape[-2:], rng)
+        c = self.crop_size
+        x = unit_range(crop(resize_short_side(x, side), top, left, c, c))
+        if flip:
             x = x.flip(-1)
         return _to_cthw(normalize(x, self.mean, self.std))
+
+    def on_device(self, frames: torch.Tensor, aug: torch.Tensor) -> torch.Tensor:
+        """Padded uint8 (B, T, H, W, 3) + draws (B, 2 + 4) on any device -> float (B, 3, T, c, c)."""
+        c, clips = self.crop_size, []
+        for b, row in enumerate(aug.tolist()):  # one device-to-host copy of the draws
+            x, (side, top, left, flip) = _device_frames(frames, row, b)
+            x = _as_float(crop(_resize_lead(x, side), top, left, c, c))
+            clips.append(x.flip(-1) if flip else x)
+        if not clips:
+            return frames.new_zeros((0, 3, frames.shape[1], c, c), dtype=torch.float32)
+        return _normalize_batch(torch.stack(clips), self.mean, self.std)
+
+
+def _normalize_batch(x: torch.Tensor, mean, std) -> torch.Tensor:
+    """(B, ..., T, 3, H, W) in [0, 1] -> normalised (B, ..., 3, T, H, W), contiguous."""
+    shape = (3, 1, 1)
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(shape)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(shape)
+    return ((x - m) / s).transpose(-3, -4).contiguous()
 
 
 class EvalTransform:
@@ -112,11 +177,34 @@ class EvalTransform:
         self.short_side, self.crop_size = int(short_side), crop_size
         self.mean, self.std = tuple(mean), tuple(std)
 
+    def draw(self, h: int, w: int, rng=None) -> list[int]:
+        return []  # deterministic
+
     def __call__(self, frames: torch.Tensor, rng=None) -> torch.Tensor:
         x = resize_short_side(to_tchw(frames), self.short_side)
         if self.crop_size is not None:
             x = center_crop(x, int(self.crop_size))
         return _to_cthw(normalize(unit_range(x), self.mean, self.std))
+
+    def on_device(self, frames: torch.Tensor, aug: torch.Tensor) -> torch.Tensor:
+        """Padded uint8 (B, T, H, W, 3) + sizes (B, 2) -> float (B, 3, T, crop, crop)."""
+        clips = []
+        for b, row in enumerate(aug.tolist()):
+            x = _resize_lead(_device_frames(frames, row, b)[0], self.short_side)
+            clips.append(_as_float(center_crop(x, int(self.crop_size)) if self.crop_size is not None else x))
+        if not clips:
+            c = self.crop_size or 0
+            return frames.new_zeros((0, 3, frames.shape[1], c, c), dtype=torch.float32)
+        _check_stackable(clips)
+        return _normalize_batch(torch.stack(clips), self.mean, self.std)
+
+
+def _check_stackable(clips: list[torch.Tensor]) -> None:
+    shapes = {tuple(x.shape) for x in clips}
+    if len(shapes) > 1:
+        raise RuntimeError(f"clips of different sizes in one batch {sorted(shapes)}: full-frame test views "
+                           "of videos with different aspect ratios cannot be stacked; set "
+                           "data.test_batch_size=1 or data.test_crops=3")
 
 
 class MultiViewTransform:
@@ -132,7 +220,51 @@ class MultiViewTransform:
         self.short_side, self.num_crops = int(short_side), num_crops
         self.mean, self.std = tuple(mean), tuple(std)
 
+    def draw(self, h: int, w: int, rng=None) -> list[int]:
+        return []  # deterministic
+
     def __call__(self, frames: torch.Tensor, rng=None) -> torch.Tensor:
         x = normalize(unit_range(resize_short_side(to_tchw(frames), self.short_side)), self.mean, self.std)
         views = [x] if self.num_crops == 1 else three_crops(x, self.short_side)
         return torch.stack([_to_cthw(v) for v in views])
+
+    def on_device(self, frames: torch.Tensor, aug: torch.Tensor) -> torch.Tensor:
+        """Padded uint8 (B, clips, T, H, W, 3) + sizes (B, 2) -> float (B, clips * crops, 3, T, h, w),
+        clip-major like the CPU path."""
+        videos = []
+        for b, row in enumerate(aug.tolist()):
+            x = _resize_lead(_device_frames(frames, row, b)[0], self.short_side)  # clips, T, 3, h, w
+            views = [_as_float(v) for v in ([x] if self.num_crops == 1 else three_crops(x, self.short_side))]
+            videos.append(torch.stack(views, 1).flatten(0, 1))  # clip-major: clip 0's crops first
+        if not videos:
+            n = frames.shape[1] * self.num_crops
+            return frames.new_zeros((0, n, 3, frames.shape[2], 0, 0), dtype=torch.float32)
+        _check_stackable(videos)
+        return _normalize_batch(torch.stack(videos), self.mean, self.std)
+
+
+class DeferredTransform:
+    """The loader-worker half of the device path: keep the frames uint8 and record the draws.
+
+    Returns {"clips": uint8 frames as decoded, "aug": int64 (H, W, draws...)}; `ClipCollate`
+    pads and stacks them and `on_device` (the wrapped transform's) finishes the batch.
+    """
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, frames: torch.Tensor, rng=None) -> dict:
+        if frames.dtype != torch.uint8 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames (..., H, W, 3), got {tuple(frames.shape)} {frames.dtype}")
+        h, w = frames.shape[-3:-1]
+        return {"clips": frames, "aug": torch.tensor([h, w, *self.transform.draw(h, w, rng)], dtype=torch.int64)}
+
+
+def finish_batch(batch: dict) -> dict:
+    """Run the deferred transform of a collated uint8 batch where the batch now is (its device)."""
+    transform = batch.get("device_transform")
+    if transform is None:
+        return batch
+    out = {k: v for k, v in batch.items() if k not in ("device_transform", "aug")}
+    out["clips"] = transform.on_device(batch["clips"], batch["aug"])
+    return out

@@ -201,6 +201,16 @@ class CoST(nn.Module):
         self.clear_fold_cache()
         return super().train(mode)
 
+    def _apply(self, fn, recurse: bool = True):
+        """`.to(memory_format=torch.channels_last_3d)` converts only 5-D tensors and raises on
+        4-D ones; the 3x3 weights are converted as the 5-D 1x3x3 kernels they stand for (which
+        leaves them channels-last 2-D), so the whole network can be made channels-last."""
+
+        def fn_4d_as_5d(t):
+            return fn(t.unsqueeze(2)).squeeze(2) if t.dim() == 4 else fn(t)
+
+        return super()._apply(fn_4d_as_5d, recurse)
+
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         self.clear_fold_cache()
         super()._load_from_state_dict(*args, **kwargs)

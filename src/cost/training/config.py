@@ -36,9 +36,21 @@ def _share_tag(share) -> str:
     return "" if share in (True, "true", "True", None) else "_noshare"
 
 
+def _gpu_precision(accelerator, gpu: str = "bf16-mixed", cpu: str = "32-true") -> str:
+    """`gpu` precision where the accelerator is (or auto-detects) a CUDA GPU, else `cpu`."""
+    if str(accelerator) in ("gpu", "cuda"):
+        return gpu
+    if str(accelerator) == "auto":
+        import torch
+
+        return gpu if torch.cuda.is_available() else cpu
+    return cpu
+
+
 def register_resolvers() -> None:
     """Idempotent: registering twice is allowed (run.py and tests both call it)."""
-    for name, fn in (("repo_root", repo_root), ("data_name", _data_name), ("share_tag", _share_tag)):
+    for name, fn in (("repo_root", repo_root), ("data_name", _data_name), ("share_tag", _share_tag),
+                     ("gpu_precision", _gpu_precision)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

@@ -19,6 +19,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from cost.data.transforms import finish_batch
 from cost.models import cost_layers, load_imagenet_2d
 
 from . import coefficients as coefs
@@ -26,7 +27,7 @@ from .metrics import VideoMetrics
 from .schedules import build_optimizer
 
 # Keys of the model config that are not build_model arguments.
-_NOT_BUILD_KEYS = ("pretrained", "inflate", "compile")
+_NOT_BUILD_KEYS = ("pretrained", "inflate", "compile", "channels_last")
 
 
 def build_net(model_cfg, num_classes: int) -> nn.Module:
@@ -44,6 +45,8 @@ def build_net(model_cfg, num_classes: int) -> nn.Module:
             raise FileNotFoundError(f"model.pretrained={pretrained}: no such file (a torchvision ResNet state dict)")
         report = load_imagenet_2d(net, str(path), inflate=inflate)
         rank_zero_info(f"ImageNet init from {path}: {report}")
+    if model_cfg.get("channels_last"):
+        net.to(memory_format=torch.channels_last_3d)
     if cfg_compile := model_cfg.get("compile"):
         if cfg_compile is not True:
             raise ValueError(f"model.compile={cfg_compile!r}: use true or false")
@@ -135,6 +138,8 @@ class VideoClassifier(pl.LightningModule):
         rank_zero_info(f"initialised the network from {p}")
 
     def setup(self, stage: str) -> None:
+        if self._trainer is not None and self.trainer.strategy.root_device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 for the matmuls bf16 autocast leaves in fp32
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is not None and getattr(dm, "class_names", None):
             self.class_names = list(dm.class_names)
@@ -154,6 +159,16 @@ class VideoClassifier(pl.LightningModule):
             for bn in _batchnorms(self.net):
                 bn.eval()
         return self
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """With data.device_transforms the loader ships uint8 frames: scale, crop, flip and
+        normalise them here, batched on the model's device; then the memory format."""
+        if not isinstance(batch, dict):
+            return batch
+        batch = finish_batch(batch)
+        if self.hparams.model.get("channels_last") and batch["clips"].dim() == 5:
+            batch["clips"] = batch["clips"].contiguous(memory_format=torch.channels_last_3d)
+        return batch
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.net(clips)

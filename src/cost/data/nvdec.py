@@ -1,0 +1,78 @@
+"""NVDEC decoding (`data.decode_backend=nvdec`): frames decoded by the GPU's video engine with
+PyNvVideoCodec (optional extra: `pip install -e ".[nvdec]"`), returned as uint8 on the GPU.
+
+CUDA cannot be used in forked loader workers, so this backend decodes in the main process
+(the data module sets `num_workers=0` for it) and always uses the device transforms. The
+frames are the same as PyAV's (same indices, checked by tests/data/test_nvdec.py on a GPU);
+the colours differ slightly because NVDEC converts YUV to RGB with its own kernel (the
+measured difference is in the README, "Training fast on GPUs").
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .decode import VideoReadError, _check_file
+
+
+@functools.lru_cache(maxsize=1)
+def nvdec_unavailable() -> str | None:
+    """Why NVDEC cannot run here, or None when it can."""
+    if not torch.cuda.is_available():
+        return "no CUDA GPU"
+    try:
+        import PyNvVideoCodec  # noqa: F401
+    except ImportError as e:
+        return f"PyNvVideoCodec is not installed ({e}); pip install -e '.[nvdec]'"
+    return None
+
+
+class NvdecVideo:
+    """Same interface as `decode.Video`: `num_frames`, `read(indices)` -> uint8 (T, H, W, 3) on the GPU."""
+
+    def __init__(self, path, num_threads: int = 1, backend: str = "nvdec", gpu_id: int | None = None):
+        import PyNvVideoCodec as nvc
+
+        self.path = str(path)
+        _check_file(self.path)
+        self.backend = "nvdec"
+        self.gpu_id = torch.cuda.current_device() if gpu_id is None else gpu_id
+        try:
+            self._dec = nvc.SimpleDecoder(self.path, gpu_id=self.gpu_id, use_device_memory=True,
+                                          output_color_type=nvc.OutputColorType.RGB)
+            self._num_frames = len(self._dec)
+        except Exception as e:  # the bindings raise plain RuntimeErrors/ValueErrors
+            raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
+        if self._num_frames <= 0:
+            raise VideoReadError(self.path, "video has no frames")
+
+    @property
+    def num_frames(self) -> int:
+        return self._num_frames
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        idx = np.minimum(np.asarray(indices, dtype=np.int64).reshape(-1), self._num_frames - 1)
+        if idx.size == 0 or (idx < 0).any():
+            raise ValueError(f"need at least one frame index >= 0, got {idx[:5].tolist()}")
+        uniq, inverse = np.unique(idx, return_inverse=True)
+        try:
+            frames = self._dec.get_batch_frames_by_index(uniq.tolist())
+            out = torch.stack([torch.from_dlpack(f) for f in frames])
+        except Exception as e:
+            raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
+        if out.shape[0] != uniq.size:
+            raise VideoReadError(self.path, f"nvdec returned {out.shape[0]} of {uniq.size} frames")
+        return out[torch.as_tensor(inverse, device=out.device)].reshape(idx.size, *out.shape[-3:])
+
+    def close(self) -> None:
+        self._dec = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,223 @@
+"""The device path of the transforms (data.device_transforms): workers ship uint8 frames and
+their random draws; scale, crop, flip and normalisation run batched where the batch is.
+
+With the same draws the device path equals the CPU path within one grey level, and the
+augmentation invariants hold on both paths (parametrised over "cpu" and "device").
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from cost.data import VideoDataModule
+from cost.data.dataset import ClipCollate
+from cost.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, DeferredTransform, EvalTransform, MultiViewTransform,
+                                  TrainTransform, finish_batch)
+
+from .conftest import SMALL_SYNTHETIC
+
+STD = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
+ONE_LEVEL = 1 / 255 + 1e-5  # + float32 rounding of normalising and comparing
+
+
+def frames(t=8, h=60, w=80, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (t, h, w, 3), dtype=torch.uint8, generator=g)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def device_batch(transform, clips: list[torch.Tensor], seeds: list[int], device: str = "cpu") -> torch.Tensor:
+    """The device path end to end: DeferredTransform in the 'worker', ClipCollate, finish_batch."""
+    deferred = DeferredTransform(transform)
+    items = [{**deferred(c, np.random.default_rng(s)), "label": 0, "index": i}
+             for i, (c, s) in enumerate(zip(clips, seeds))]
+    batch = ClipCollate((0,), with_skipped=False, device_transform=transform)(items)
+    assert batch["clips"].dtype == torch.uint8  # what crosses the process boundary
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    return finish_batch(batch)["clips"].cpu()
+
+
+def run(path: str, transform, clip: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    if path == "cpu":
+        return transform(clip, np.random.default_rng(seed))
+    return device_batch(transform, [clip], [seed])[0]
+
+
+def assert_within_one_level(a: torch.Tensor, b: torch.Tensor, std=STD):
+    """a, b normalised (..., 3, T, H, W): compare in [0, 1] units."""
+    diff = ((a - b) * std).abs().max().item()
+    assert diff <= ONE_LEVEL, f"paths differ by {diff * 255:.2f} grey levels"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_device_path_equals_cpu_path_with_the_same_draws(device):
+    tf = TrainTransform(short_side=(64, 96), crop_size=56, flip=True)
+    clips = [frames(h=60, w=80, seed=1), frames(h=72, w=60, seed=2), frames(h=60, w=80, seed=3)]  # padded batch
+    seeds = [10, 11, 12]
+    cpu = torch.stack([tf(c, np.random.default_rng(s)) for c, s in zip(clips, seeds)])
+    dev = device_batch(tf, clips, seeds, device)
+    assert dev.shape == cpu.shape == (3, 3, 8, 56, 56) and dev.dtype == torch.float32
+    assert_within_one_level(dev, cpu)
+    for s in range(20):  # many draws: every scale, crop and flip agrees
+        assert_within_one_level(device_batch(tf, clips[:1], [s], device)[0], tf(clips[0], np.random.default_rng(s)))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_eval_and_test_views_follow_the_same_path(device):
+    clip = frames(h=60, w=80)
+    val = EvalTransform(short_side=48, crop_size=40)
+    assert_within_one_level(device_batch(val, [clip, clip], [0, 0], device), val(clip).expand(2, -1, -1, -1, -1))
+    for crops in (1, 3):
+        test = MultiViewTransform(short_side=48, num_crops=crops)
+        views = frames(t=16, h=60, w=80).reshape(2, 8, 60, 80, 3)  # 2 clips of 8 frames
+        cpu = torch.cat([test(c) for c in views])  # clip-major, as VideoClipDataset builds it
+        dev = device_batch(test, [views], [0], device)[0]
+        assert dev.shape == cpu.shape
+        assert_within_one_level(dev, cpu, STD.view(1, 3, 1, 1, 1))
+
+
+def test_flip_is_applied_to_whole_clips_in_time_order():
+    tf = TrainTransform(short_side=(48, 48), crop_size=48, flip=True, mean=(0, 0, 0), std=(1, 1, 1))
+    clip = frames(t=8, h=48, w=48, seed=5)  # every frame different
+    flips = {}
+    for s in range(16):
+        draws = tf.draw(48, 48, np.random.default_rng(s))
+        out = device_batch(tf, [clip], [s])[0]
+        ref = clip.permute(3, 0, 1, 2).float() / 255  # 3, T, H, W: no scale, no crop at 48
+        want = ref.flip(-1) if draws[3] else ref
+        torch.testing.assert_close(out, want, atol=1e-6, rtol=0)  # every frame, in order, same flip
+        flips[draws[3]] = True
+    assert set(flips) == {0, 1}
+
+
+def column_coded(h: int, w: int, t: int = 4, step: int = 1) -> torch.Tensor:
+    """Frames whose red channel is `step` x the column index and green the row index."""
+    x = torch.zeros(t, h, w, 3, dtype=torch.uint8)
+    x[..., 0] = (torch.arange(w) * step).to(torch.uint8).view(1, 1, w)
+    x[..., 1] = torch.arange(h, dtype=torch.uint8).view(1, h, 1)
+    return x
+
+
+PATHS = ["cpu", "device"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_frame_of_a_clip_gets_the_same_crop_scale_and_flip(path):
+    tf = TrainTransform(short_side=(64, 96), crop_size=56, flip=True)
+    one = frames(t=1, h=60, w=80, seed=7)
+    clip = one.expand(8, -1, -1, -1).contiguous()
+    for s in range(10):
+        out = run(path, tf, clip, s)
+        assert torch.equal(out, out[:, :1].expand_as(out))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_crop_offsets_cover_every_position(path):
+    h, w, c = 40, 50, 32
+    tf = TrainTransform(short_side=(h, h), crop_size=c, flip=False, mean=(0, 0, 0), std=(1, 1, 1))
+    clip = column_coded(h, w)
+    lefts, tops = set(), set()
+    for s in range(300):
+        out = run(path, tf, clip, s)
+        lefts.add(round(out[0, 0, 0, 0].item() * 255))
+        tops.add(round(out[1, 0, 0, 0].item() * 255))
+    assert lefts == set(range(w - c + 1)) and tops == set(range(h - c + 1))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_scale_jitter_covers_its_range(path):
+    lo, hi = 32, 40
+    tf = TrainTransform(short_side=(lo, hi), crop_size=32, flip=False, mean=(0, 0, 0), std=(1, 1, 1))
+    clip = column_coded(32, 32, step=8)
+    # The scale shows as the red step between output columns: 8 x 32 / side per column.
+    sides = set()
+    for s in range(200):
+        out = run(path, tf, clip, s)
+        step = (out[0, 0, 0, 24] - out[0, 0, 0, 4]).item() * 255 / 20
+        sides.add(round(8 * 32 / step))
+    assert sides == set(range(lo, hi + 1))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_flip_probability_is_one_half(path):
+    tf = TrainTransform(short_side=(32, 32), crop_size=32, flip=True, mean=(0, 0, 0), std=(1, 1, 1))
+    clip = column_coded(32, 32)
+    flipped = sum(run(path, tf, clip, s)[0, 0, 0, 0].item() > 0.5 / 255 for s in range(400))
+    assert 160 <= flipped <= 240  # 400 fair coin flips: 0.5 +- 5 sigma
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_grey_frames_normalise_to_imagenet_values(path):
+    grey = torch.full((4, 64, 64, 3), 128, dtype=torch.uint8)
+    for tf in (TrainTransform((64, 80), 48), EvalTransform(64, 48)):
+        out = run(path, tf, grey)
+        for ch in range(3):
+            want = (128 / 255 - IMAGENET_MEAN[ch]) / IMAGENET_STD[ch]
+            assert torch.allclose(out[ch], torch.tensor(want), atol=1e-5)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_centre_crop_is_centred(path):
+    tf = EvalTransform(short_side=40, crop_size=30, mean=(0, 0, 0), std=(1, 1, 1))
+    out = run(path, tf, column_coded(40, 60))
+    assert round(out[0, 0, 0, 0].item() * 255) == (60 - 30) // 2
+    assert round(out[1, 0, 0, 0].item() * 255) == (40 - 30) // 2
+
+
+SMALL = dict(num_frames=8, frame_stride=4, train_short_side=(40, 48), train_crop=40, flip=True, val_short_side=40,
+             val_crop=32, test_short_side=40, test_clips=3, test_crops=3, batch_size=4, test_batch_size=2)
+
+
+def make_dm(root, **kw) -> VideoDataModule:
+    return VideoDataModule(format="synthetic", root=str(root), num_workers=0, synthetic=SMALL_SYNTHETIC,
+                           **{**SMALL, **kw})
+
+
+def test_datamodule_device_batches_equal_cpu_batches(synthetic_root):
+    """The same seed through both paths of the real data module: same videos, same draws."""
+    out = {}
+    for on in (False, True):
+        dm = make_dm(synthetic_root, device_transforms=on)
+        dm.setup(None)
+        assert dm.use_device_transforms is on
+        torch.manual_seed(0)
+        batches = {"train": next(iter(dm.train_dataloader())), "val": next(iter(dm.val_dataloader())),
+                   "test": next(iter(dm.test_dataloader()))}
+        if on:
+            assert all(b["clips"].dtype == torch.uint8 and "aug" in b for b in batches.values())
+        out[on] = {k: finish_batch(b) for k, b in batches.items()}
+    for split in ("train", "val", "test"):
+        cpu, dev = out[False][split], out[True][split]
+        assert set(cpu) == set(dev) and torch.equal(cpu["index"], dev["index"])
+        std = STD if split != "test" else STD.view(1, 3, 1, 1, 1)
+        assert_within_one_level(dev["clips"], cpu["clips"], std)
+
+
+def test_device_transforms_auto_is_off_without_a_gpu_trainer(synthetic_root):
+    dm = make_dm(synthetic_root)  # device_transforms="auto", no trainer attached
+    dm.setup("fit")
+    assert dm.use_device_transforms is False
+    assert next(iter(dm.train_dataloader()))["clips"].dtype == torch.float32
+    with pytest.raises(ValueError, match="data.device_transforms"):
+        make_dm(synthetic_root, device_transforms="gpu")
+
+
+def test_nvdec_without_a_gpu_falls_back_with_one_message(synthetic_root, caplog):
+    from cost.data.nvdec import nvdec_unavailable
+
+    reason = nvdec_unavailable()
+    if reason is None:
+        pytest.skip("NVDEC is available here: the fallback does not apply")
+    dm = make_dm(synthetic_root, decode_backend="nvdec")
+    with caplog.at_level(logging.WARNING, logger="cost.data"):
+        dm.setup(None)
+        batch = next(iter(dm.train_dataloader()))
+    messages = [r.getMessage() for r in caplog.records if "nvdec" in r.getMessage()]
+    assert len(messages) == 1 and reason in messages[0] and "CPU" in messages[0]
+    assert dm.backend == "auto" and batch["clips"].shape == (4, 3, 8, 40, 40)
