@@ -26,6 +26,8 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=None, help="feed: loader workers (default: cores - 1)")
     parser.add_argument("--no-extras", action="store_true",
                         help="feed: on a GPU, time only the eager model (skip fp32, channels_last_3d, compile)")
+    parser.add_argument("--keyints", default="250,16,1",
+                        help="feed: keyframe intervals of the generated videos (comma-separated; 250 required)")
     args = parser.parse_args(argv)
     for suite in args.suites:
         module = importlib.import_module(f"cost.bench.{suite}")
@@ -33,7 +35,8 @@ def main(argv=None) -> None:
         if suite == "model":
             kwargs["compile"] = args.compile
         if suite == "feed":
-            results = module.run(quick=args.quick, workers=args.workers, gpu_extras=not args.no_extras, **kwargs)
+            results = module.run(quick=args.quick, workers=args.workers, gpu_extras=not args.no_extras,
+                                 keyints=args.keyints.split(","), **kwargs)
             write_json(f"{args.out}/feed.json", {"suite": suite, **results})
             continue
         results = module.run(**kwargs)

@@ -26,11 +26,11 @@ from cost.bench import machine, print_table
 from cost.bench.data import make_video
 
 KEYINTS = (250, 16, 1)
-FULL = dict(arch="cost_b", depth=50, batch=16, steps=30, warmup=5, loader_batches=4, copies=32, rounds=1,
+FULL = dict(arch="cost_b", depth=50, batch=16, steps=30, warmup=5, loader_batches=4, rounds=1,
             precision="bf16-mixed", model_crop=224)
 # The CPU preset: the loader at full size (340x256 video, scale 256-320, 224 crops), the
 # model-only and end-to-end runs at 112x112 (a tiny network at 224 trains at < 1 clip/s on 2 cores).
-QUICK = dict(arch="cost_b", depth="tiny", batch=4, steps=4, warmup=2, loader_batches=5, copies=4, rounds=2,
+QUICK = dict(arch="cost_b", depth="tiny", batch=4, steps=4, warmup=2, loader_batches=5, rounds=2,
              precision="32-true", model_crop=112)
 
 
@@ -38,41 +38,49 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def make_videos(root: Path, copies: int, seconds: float) -> dict[int, Path]:
-    """One folder-format dataset per keyframe interval: root/k<keyint>/train/<class>/<n>.mp4."""
+def make_videos(root: Path, copies: int, seconds: float, keyints=KEYINTS) -> dict[int, Path]:
+    """One folder-format dataset per keyframe interval: root/k<keyint>/train/<class>/<n>.mp4.
+
+    The copies are hard links of one encoded video (the same decode cost per clip): enough of
+    them that a timed run stays inside one epoch, so no epoch boundary drains the workers.
+    """
     out = {}
-    for keyint in KEYINTS:
+    for keyint in keyints:
         src = make_video(root / f"source_k{keyint}.mp4", 340, 256, seconds=seconds, keyint=keyint)
         top = root / f"k{keyint}"
-        for i in range(copies):  # the same bytes under several names: the same decode cost per clip
+        for i in range(copies):
             d = top / "train" / f"class{i % 2}"
             d.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, d / f"v{i}.mp4")
+            try:
+                os.link(src, d / f"v{i}.mp4")
+            except OSError:  # a file system without hard links
+                shutil.copy(src, d / f"v{i}.mp4")
         out[keyint] = top
     return out
 
 
-def datamodule(root: Path, workers: int, device_transforms: bool, batch: int, crop: int = 224):
+def datamodule(root: Path, workers: int, device_transforms: bool, batch: int, crop: int = 224,
+               backend: str = "auto"):
     from cost.data import VideoDataModule
 
     dm = VideoDataModule(format="folder", root=str(root), train_split="train", val_split="train", test_split="train",
                          num_frames=8, frame_stride=8, train_short_side=(crop * 8 // 7, crop * 10 // 7),
                          train_crop=crop, val_short_side=crop * 8 // 7, val_crop=crop, flip=True,
                          batch_size=batch, num_workers=workers, pin_memory=torch.cuda.is_available(),
-                         device_transforms=device_transforms)
+                         device_transforms=device_transforms, decode_backend=backend)
     dm.setup("fit")
     return dm
 
 
 def loader_clips_per_s(root: Path, workers: int, device_transforms: bool, batch: int, batches: int,
-                       finish: bool = True) -> float:
+                       finish: bool = True, backend: str = "auto") -> float:
     """Clips/s of ready batches: workers decode (and, CPU path, transform); the device path's
     transform runs on the device in this process, as the LightningModule runs it (finish=False:
     what the workers deliver, without it)."""
     from cost.data.transforms import finish_batch
 
     dev = _device()
-    loader = datamodule(root, workers, device_transforms, batch).train_dataloader()
+    loader = datamodule(root, workers, device_transforms, batch, backend=backend).train_dataloader()
     it = iter(loader)
     n, start = 0, None
     warm = max(1, workers)  # every worker has started and delivered once
@@ -186,12 +194,18 @@ def _median_rounds(fns: dict, rounds: int) -> dict:
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def run(quick: bool = False, workers: int | None = None, rounds: int | None = None, gpu_extras: bool = True) -> dict:
+def run(quick: bool = False, workers: int | None = None, rounds: int | None = None, gpu_extras: bool = True,
+        keyints=KEYINTS) -> dict:
     p = dict(QUICK if quick else FULL)
     if rounds:
         p["rounds"] = rounds
+    keyints = tuple(int(k) for k in keyints)
+    if 250 not in keyints:
+        raise ValueError(f"--keyints {keyints}: 250 (the reference interval of every ratio) must be one of them")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
     workers = workers or max(1, cores - 1)
+    # Videos per dataset: every timed loader or Trainer run stays inside one epoch.
+    p["copies"] = p["batch"] * max(workers + max(p["loader_batches"], 2 * workers), p["warmup"] + p["steps"] + 2)
     dev = _device()
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -200,7 +214,7 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
           f"{p['arch']} R{p['depth']} 8x224, batch {p['batch']}, {workers} workers, {p['precision']}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        roots = make_videos(Path(tmp), p["copies"], seconds=10)
+        roots = make_videos(Path(tmp), p["copies"], seconds=10, keyints=keyints)
         print(f"generated the videos in {time.perf_counter() - t0:.0f} s", flush=True)
 
         # --- model alone (on a GPU also each GPU default switched off, and the optional ones on)
@@ -233,9 +247,12 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
                                                    loader_clips_per_s(r, w, d, p["batch"], p["loader_batches"]))
             loader_fns[(keyint, "workers only", 1)] = (lambda r=root: loader_clips_per_s(
                 r, 1, True, p["batch"], p["loader_batches"], finish=False))
+            for backend in ("decord", "pyav"):  # which CPU decoder feeds best (device path, N workers)
+                loader_fns[(keyint, backend, workers)] = (lambda r=root, b=backend: loader_clips_per_s(
+                    r, workers, True, p["batch"], p["loader_batches"], backend=b))
         loader = _median_rounds(loader_fns, p["rounds"])
         rows = []
-        for keyint in KEYINTS:
+        for keyint in keyints:
             for w in sorted({1, workers}):
                 off, on = loader[(keyint, False, w)], loader[(keyint, True, w)]
                 only = loader[(keyint, "workers only", 1)] if w == 1 else float("nan")
@@ -243,6 +260,10 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
         print_table(f"loader only (clips/s): CPU transforms in the workers vs device transforms (on {dev.type})",
                     ["keyint", "workers", "CPU transforms", "device transforms", "device / CPU",
                      "device, worker output alone", "worker alone / CPU", f"device: {workers} workers / 1"], rows)
+        print_table(f"CPU decoder, device transforms, {workers} workers (clips/s)",
+                    ["keyint", "decord", "pyav (seeking)", "pyav / decord"],
+                    [[k, loader[(k, "decord", workers)], loader[(k, "pyav", workers)],
+                      loader[(k, "pyav", workers)] / loader[(k, "decord", workers)]] for k in keyints])
 
         # --- end to end through the Trainer (best loader settings: device transforms, N workers)
         e2e_fns = {f"keyint {k}, device transforms": (lambda r=r: e2e_clips_per_s(r, workers, True, p))
@@ -252,7 +273,8 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
         base = model["eager"]
         print_table(f"end to end, trainer.fit at 8x{p['model_crop']}x{p['model_crop']} (clips/s)", ["setting", "clips/s", "e2e / model"],
                     [[k, v, v / base] for k, v in e2e.items()])
-    names = {False: "cpu_transforms", True: "device_transforms", "workers only": "device_transforms_worker_output"}
+    names = {False: "cpu_transforms", True: "device_transforms", "workers only": "device_transforms_worker_output",
+             "decord": "device_transforms_decord", "pyav": "device_transforms_pyav"}
     loader_json = {f"keyint{k}_{names[dt]}_{w}workers": v for (k, dt, w), v in loader.items()}
     best_loader = loader[(250, True, workers)]
     e2e_250 = e2e["keyint 250, device transforms"]
@@ -273,7 +295,8 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
             "device_over_cpu_transforms_1worker_keyint250": loader[(250, True, 1)] / loader[(250, False, 1)],
             "worker_output_device_over_cpu_transforms_1worker_keyint250":
                 loader[(250, "workers only", 1)] / loader[(250, False, 1)],
-            "keyint1_over_keyint250_1worker_device": loader[(1, True, 1)] / loader[(250, True, 1)],
+            **({"keyint1_over_keyint250_1worker_device": loader[(1, True, 1)] / loader[(250, True, 1)]}
+               if 1 in keyints else {}),
             "workers_scaling_keyint250_device": loader[(250, True, workers)] / loader[(250, True, 1)],
         },
     }
