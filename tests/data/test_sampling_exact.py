@@ -32,3 +32,16 @@ def test_several_clips_of_a_short_video_loop():
     # starts spread over the 3 frames: 0 and 3 // 2 = 1, then wrap around
     assert _is(uniform_indices(3, 3, 2, num_clips=2, short_video="loop"), [[0, 2, 1], [1, 0, 2]])
     assert _is(uniform_indices(3, 3, 2, num_clips=2, short_video="repeat"), [[0, 2, 2], [0, 2, 2]])
+
+
+def test_ten_clips_by_default():
+    assert uniform_indices(100, 8, 1).shape == (10, 8)  # SPEC: 10 clips per test video
+
+
+def test_training_start_of_a_short_looping_video_is_random_over_its_frames():
+    from cost.data.sampling import train_indices
+
+    # 5 frames, window 4 x 2 = 8: start anywhere in 0..4, indices wrap around
+    firsts = {int(train_indices(5, 4, 2, np.random.default_rng(s))[0]) for s in range(200)}
+    assert firsts == {0, 1, 2, 3, 4}
+    assert _is(train_indices(5, 4, 2, np.random.default_rng(0), short_video="repeat"), [0, 2, 4, 4])
