@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo mini summary bench clean
+.PHONY: setup test demo mini summary bench mutate clean
 
 setup: $(STAMP)
 
@@ -35,5 +35,16 @@ summary: setup
 bench: setup
 	$(PY) -m cost.bench
 
+## mutate: mutation testing (mutmut) of the CoST op, sampling, transforms, metrics and coefficient
+## statistics with their fast tests; not part of CI; score and survivors in docs/testing.md
+mutate: $(VENV)/.mutate-installed
+	rm -rf mutants
+	env -u PYTHONPATH $(PY) -m mutmut run --max-children $${MUTATE_JOBS:-2}
+	$(PY) -m mutmut results
+
+$(VENV)/.mutate-installed: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,mutate]"
+	touch $@
+
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache mutants

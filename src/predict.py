@@ -43,6 +43,7 @@ def predict(net, video: str | Path, frames: int = 8, stride: int = 8, clips: int
     """Mean softmax over the clips (C) and per-layer view coefficients (L x 3) of one video."""
     from cost.data import MultiViewTransform, Video, uniform_indices
     from cost.models import cost_layers
+    from cost.training.coefficients import batch_coefficients
 
     with Video(video) as v:
         indices = uniform_indices(v.num_frames, frames, stride, clips)
@@ -51,7 +52,7 @@ def predict(net, video: str | Path, frames: int = 8, stride: int = 8, clips: int
     views = torch.cat([transform(frames_u8[i * frames : (i + 1) * frames]) for i in range(clips)])
     probs = torch.softmax(net(views), dim=1).mean(0)
     layers = cost_layers(net)
-    coefficients = torch.stack([layer.coefficients.mean(dim=(0, 1)) for layer in layers]) if layers else torch.zeros(0, 3)
+    coefficients = batch_coefficients(layers, 1, views.shape[0])[0]  # one video, all its clips
     return probs, coefficients, layers
 
 

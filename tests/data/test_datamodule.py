@@ -63,12 +63,19 @@ def test_test_loader_returns_all_views_of_a_video(synthetic_root):
 
 
 def test_val_and_test_are_deterministic(synthetic_root):
+    """Two data modules (fresh torch seeds between them) give the same val and test batches."""
     outs = []
-    for _ in range(2):
+    for seed in (1, 2):
+        torch.manual_seed(seed)
         dm = make_dm(synthetic_root)
         dm.setup("fit")
-        outs.append(next(iter(dm.val_dataloader()))["clips"])
-    assert torch.equal(outs[0], outs[1])
+        dm.setup("test")
+        val, test = list(dm.val_dataloader()), list(dm.test_dataloader())
+        outs.append((torch.cat([b["clips"] for b in val]), torch.cat([b["clips"] for b in test]),
+                     torch.cat([b["index"] for b in test])))
+    assert torch.equal(outs[0][0], outs[1][0])
+    assert torch.equal(outs[0][1], outs[1][1]) and torch.equal(outs[0][2], outs[1][2])
+    assert outs[0][1].shape[:2] == (12, 3)  # every test video with its 3 views
 
 
 def test_train_is_deterministic_under_a_seed(synthetic_root):

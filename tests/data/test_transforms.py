@@ -62,8 +62,15 @@ def test_resize_short_side_keeps_aspect():
 
 
 def test_eval_transform_centre_crop():
-    out = EvalTransform(short_side=48, crop_size=40)(frames(h=60, w=80))
+    """The content is the centre 40x40 of the frame scaled to short side 48 (48x64)."""
+    x = frames(h=60, w=80)
+    out = EvalTransform(short_side=48, crop_size=40)(x)
     assert out.shape == (3, 8, 40, 40)
+    scaled = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2), size=(48, 64), mode="bilinear",
+                                             align_corners=False, antialias=True)
+    centre = scaled[..., 4:44, 12:52].float() / 255  # (48 - 40) / 2 = 4, (64 - 40) / 2 = 12
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
+    torch.testing.assert_close(out, (centre.permute(1, 0, 2, 3) - mean) / std, rtol=0, atol=1e-5)
 
 
 def test_multi_view_full_frame_and_three_crops():

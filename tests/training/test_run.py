@@ -34,15 +34,27 @@ def test_fast_dev_run_every_arch(data_dir, tmp_path, arch):
     share = "false" if arch == "cost_a" else "true"  # also covers CoST without sharing
     rec = _train(data_dir, tmp_path, f"model={arch}", f"model.share_weights={share}", "debug=fast")
     assert RESULT_KEYS <= set(rec) and rec["arch"] == arch and rec["frames"] == 8
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert {k: saved[k] for k in RESULT_KEYS} == {k: rec[k] for k in RESULT_KEYS}
+    # fast_dev_run: one test batch, the first test_batch_size (8) videos of the split, 10 clips each
+    assert saved["num_videos"] == 8 and saved["views_per_video"] == 10 and saved["num_views"] == 80
+    assert saved["share_weights"] is (share == "true") and saved["dataset"] == "synthetic"
+    assert 0 <= saved["top1"] <= saved["top5"] <= 100
+    assert saved["average"] == pytest.approx((saved["top1"] + saved["top5"]) / 2, abs=1e-4)
     has_cost = arch.startswith("cost")
     assert (tmp_path / "coefficients.csv").exists() == has_cost  # absent, not an error, for C2D/C3D
     assert (tmp_path / "class_coefficients.csv").exists() == has_cost
-    assert json.loads((tmp_path / "results.json").read_text())["arch"] == arch
+    if has_cost:
+        names = (data_dir / "synthetic" / "classes.txt").read_text().split()
+        _check_coefficient_files(tmp_path, _test_labels(data_dir)[:8], names)
 
 
 def test_fast_dev_run_bf16_mixed_and_authors_recipe(data_dir, tmp_path):
     rec = _train(data_dir, tmp_path, "trainer.precision=bf16-mixed", "optim=authors", "debug=fast")
-    assert rec["arch"] == "cost_b" and (tmp_path / "coefficients.csv").exists()
+    assert rec["arch"] == "cost_b" and rec["num_videos"] == 8 and 0 <= rec["top1"] <= rec["top5"] <= 100
+    names = (data_dir / "synthetic" / "classes.txt").read_text().split()
+    # bf16 softmax coefficients: each of the three rounds by up to 2**-9
+    _check_coefficient_files(tmp_path, _test_labels(data_dir)[:8], names, sum_tol=3 * 2**-9)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +73,31 @@ def _num_classes(data_dir: Path) -> int:
 
 def _num_test(data_dir: Path) -> int:
     return len([x for x in (data_dir / "synthetic" / "test.txt").read_text().splitlines() if x.strip()])
+
+
+def _test_labels(data_dir: Path, split: str = "test.txt") -> list[int]:
+    lines = (data_dir / "synthetic" / split).read_text().splitlines()
+    return [int(x.rsplit(" ", 1)[1]) for x in lines if x.strip()]
+
+
+def _check_coefficient_files(out: Path, labels: list[int], class_names: list[str], layers: int = 4,
+                             sum_tol: float = 1e-5) -> None:
+    """Values, not only files: every layer's views sum to one, and class_coefficients.csv holds the
+    per-class means of the evaluated videos (``labels``): their video-weighted mean over classes
+    is coefficients.csv's mean over layers, view by view (a swapped column breaks it)."""
+    rows = read_csv(out / "coefficients.csv")
+    assert [(int(r["layer"]), r["view"]) for r in rows] == [(i, v) for i in range(1, layers + 1) for v in ("hw", "tw", "th")]
+    for i in range(1, layers + 1):
+        assert sum(float(r["mean"]) for r in rows if int(r["layer"]) == i) == pytest.approx(1.0, abs=sum_tol)
+    classes = read_csv(out / "class_coefficients.csv")
+    counts = {c: labels.count(c) for c in sorted(set(labels))}
+    assert [r["class"] for r in classes] == [class_names[c] for c in counts]  # classes with videos, in order
+    for view in ("hw", "tw", "th"):
+        over_layers = sum(float(r["mean"]) for r in rows if r["view"] == view) / layers
+        weighted = sum(n * float(r[view]) for n, r in zip(counts.values(), classes)) / len(labels)
+        assert weighted == pytest.approx(over_layers, abs=1e-5), view
+    for r in classes:
+        assert float(r["temporal"]) == pytest.approx(float(r["tw"]) + float(r["th"]), abs=2e-6)
 
 
 @pytest.mark.slow
@@ -93,8 +130,7 @@ def test_output_files_match_the_schema(trained, data_dir):
 
     classes = read_csv(out / "class_coefficients.csv")
     assert list(classes[0]) == CLASS_COLUMNS and len(classes) == _num_classes(data_dir)
-    for r in classes:
-        assert float(r["temporal"]) == pytest.approx(float(r["tw"]) + float(r["th"]), abs=2e-6)
+    _check_coefficient_files(out, _test_labels(data_dir), (data_dir / "synthetic" / "classes.txt").read_text().split())
 
     curves = read_csv(out / "coefficient_curves.csv")
     assert list(curves[0]) == CURVE_COLUMNS
@@ -106,6 +142,16 @@ def test_output_files_match_the_schema(trained, data_dir):
     cols = set(metrics[0])
     assert {"train/loss", "val/top1", "val/top5", "val/average", "lr", "coef/layer1/hw", "coef/layer4/th",
             "test/top1"} <= cols
+    test_row = [r for r in metrics if r.get("test/top1")][-1]  # the logged values are the saved ones
+    for key in ("top1", "top5", "average"):
+        assert float(test_row[f"test/{key}"]) == pytest.approx(saved[key], abs=1e-3), key
+    for r in layers:
+        assert float(test_row[f"coef/layer{r['layer']}/{r['view']}"]) == pytest.approx(float(r["mean"]), abs=1e-5)
+    # each validation's curve rows are coefficients (views of a layer sum to one)
+    for step in (80, 160):
+        for layer in range(1, 5):
+            total = sum(float(r["mean"]) for r in curves if int(r["step"]) == step and int(r["layer"]) == layer)
+            assert total == pytest.approx(1.0, abs=1e-5)
 
 
 @pytest.mark.slow
@@ -138,6 +184,40 @@ def _eval(data_dir, out, ckpt, *extra, timeout=300):
     return json.loads((out / "results.json").read_text()), read_csv(out / "coefficients.csv")
 
 
+def _independent_numbers(data_dir: Path, ckpt: Path, split: str) -> tuple[dict, list[list[float]]]:
+    """top-1/top-5/average and per-layer view means of a checkpoint on a split, computed here with
+    plain torch (softmax, ranks, means) on the data module's batches: no project metric or
+    coefficient code."""
+    from hydra.utils import instantiate
+
+    from cost.models import cost_layers
+
+    sys.path.insert(0, str(RUN_PY.parent))
+    from predict import load_classifier
+
+    cfg = compose_cfg([f"paths.data_dir={data_dir}", "paths.output_dir=/unused", "data.num_workers=0",
+                       "data.test_clips=3", f"data.test_split={split}", "data.test_batch_size=2"])
+    dm = instantiate(cfg.data)
+    dm.setup("test")
+    net, _, _ = load_classifier(ckpt)
+    layers = cost_layers(net)
+    hits1 = hits5 = 0
+    coef_sum = [[0.0, 0.0, 0.0] for _ in layers]
+    videos = 0
+    with torch.no_grad():
+        for batch in dm.test_dataloader():
+            for clips, label in zip(batch["clips"], batch["label"].tolist()):  # one video: V x 3 x T x H x W
+                scores = torch.softmax(net(clips).double(), dim=1).mean(0).tolist()
+                rank = 1 + sum(x > scores[label] for x in scores)
+                hits1, hits5, videos = hits1 + (rank == 1), hits5 + (rank <= 5), videos + 1
+                for i, layer in enumerate(layers):
+                    per_view = layer.coefficients.double().mean(dim=(0, 1)).tolist()  # channels and views
+                    coef_sum[i] = [a + b for a, b in zip(coef_sum[i], per_view)]
+    top1, top5 = 100 * hits1 / videos, 100 * hits5 / videos
+    return ({"num_videos": videos, "top1": top1, "top5": top5, "average": (top1 + top5) / 2},
+            [[x / videos for x in c] for c in coef_sum])
+
+
 @pytest.mark.slow
 def test_ddp_two_processes_give_exactly_the_single_process_numbers(trained, data_dir, tmp_path):
     out, _, _ = trained
@@ -152,6 +232,12 @@ def test_ddp_two_processes_give_exactly_the_single_process_numbers(trained, data
     for a, b in zip(coef1, coef2):
         assert (a["layer"], a["view"]) == (b["layer"], b["view"])
         assert float(a["mean"]) == pytest.approx(float(b["mean"]), abs=1e-5)
+    # ... and both are the right numbers, computed here without the project's metric code
+    want, want_coef = _independent_numbers(data_dir, ckpt, _odd_test_split(data_dir))
+    assert want["num_videos"] == 15
+    for key in ("top1", "top5", "average"):
+        assert one[key] == pytest.approx(want[key], abs=1e-3), (key, one, want)
+    assert [float(r["mean"]) for r in coef1] == pytest.approx([m for layer in want_coef for m in layer], abs=1e-5)
 
 
 @pytest.mark.slow

@@ -20,18 +20,26 @@ CLASS_COLUMNS = ["class", "hw", "tw", "th", "temporal"]
 CURVE_COLUMNS = ["step", "layer", "view", "mean"]
 
 
+def clip_coefficients(layers: list[CoST]) -> torch.Tensor:
+    """clips x L x 3: each layer's coefficients of the last forward, averaged over channels."""
+    per_layer = []
+    for layer in layers:
+        if layer.coefficients is None:
+            raise RuntimeError(f"CoST layer {layer.layer_index} has no coefficients: run a forward first")
+        per_layer.append(layer.coefficients.detach().float().mean(dim=1))  # clips x 3
+    return torch.stack(per_layer, dim=1)
+
+
+def video_coefficients(clip_coef: torch.Tensor, num_videos: int, num_views: int) -> torch.Tensor:
+    """N x L x 3 from clips x L x 3 laid out video-major (video 0's views first): the mean over views."""
+    return clip_coef.view(num_videos, num_views, *clip_coef.shape[1:]).mean(dim=1)
+
+
 def batch_coefficients(layers: list[CoST], num_videos: int, num_views: int) -> torch.Tensor:
     """N x L x 3: each layer's coefficients of the last forward, averaged over channels and views."""
     if not layers:
         return torch.zeros(num_videos, 0, 3)
-    per_layer = []
-    for layer in layers:
-        a = layer.coefficients
-        if a is None:
-            raise RuntimeError(f"CoST layer {layer.layer_index} has no coefficients: run a forward first")
-        a = a.detach().float().mean(dim=1)  # (N*V) x 3
-        per_layer.append(a.view(num_videos, num_views, 3).mean(dim=1))
-    return torch.stack(per_layer, dim=1)
+    return video_coefficients(clip_coefficients(layers), num_videos, num_views)
 
 
 def layer_rows(layers: list[CoST], coef: torch.Tensor) -> list[dict]:

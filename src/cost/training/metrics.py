@@ -95,6 +95,7 @@ class VideoMetrics(Metric):
         u = self._unique()
         n = int(u["index"].numel())
         out = {"num_videos": n, "duplicates": u["duplicates"], "label": u["label"], "index": u["index"]}
+        out["probs"] = u["probs"]  # num_videos x C: each video's averaged scores
         if n:
             counts = torch.unique(u["views"])
             if counts.numel() != 1:

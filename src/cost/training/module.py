@@ -203,17 +203,15 @@ class VideoClassifier(pl.LightningModule):
         n, v = clips.shape[:2]
         if n == 0:
             return
-        flat = clips.flatten(0, 1)
+        flat = clips.flatten(0, 1)  # video-major: video 0's views, then video 1's, ...
         chunk = int(self.hparams.get("eval_chunk") or 0) or flat.shape[0]
-        logits, coef_sum = [], None
+        logits, clip_coef = [], []
         for start in range(0, flat.shape[0], chunk):
-            part = flat[start : start + chunk]
-            logits.append(self.net(part))
+            logits.append(self.net(flat[start : start + chunk]))
             if self.layers:
-                c = torch.stack([l.coefficients.detach().float().mean(dim=1) for l in self.layers], 1)  # n x L x 3
-                coef_sum = c if coef_sum is None else torch.cat([coef_sum, c])
+                clip_coef.append(coefs.clip_coefficients(self.layers))
         logits = torch.cat(logits).view(n, v, -1)
-        coef = coef_sum.view(n, v, len(self.layers), 3).mean(dim=1) if coef_sum is not None else None
+        coef = coefs.video_coefficients(torch.cat(clip_coef), n, v) if clip_coef else None
         metric.update(logits, batch["label"], batch["index"], coef)
 
     def validation_step(self, batch, batch_idx):

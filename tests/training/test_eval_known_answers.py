@@ -1,0 +1,241 @@
+"""Known answers for the evaluation path: stub network -> VideoClassifier -> numbers and CSVs.
+
+A stub network (a real ``nn.Module`` holding real CoST layers) reads each clip's id from
+its pixels, returns the logits chosen for that clip and sets the chosen coefficients on its
+CoST layers, exactly where the production code reads them. The module then runs under a
+real Lightning ``Trainer`` (test and validate), so the whole path is covered: chunked
+forwards (``eval_chunk``), per-video view averaging, top-1/top-5/average, the per-video and
+per-class coefficient means and the rows of coefficients.csv, class_coefficients.csv and
+coefficient_curves.csv.
+
+Every expected value comes from the tables below through plain-Python arithmetic (loops
+and ``math.exp``), never from the project's metric or coefficient code; the top-k numbers
+are hand-tallied from the designed ranks (see ``LABEL_RANK``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cost.models import CoST
+from cost.training.coefficients import read_csv
+from cost.training.module import VideoClassifier
+
+CLASSES = ["abseiling", "bowling", "cartwheel", "dribbling", "eating", "fencing"]
+C = len(CLASSES)
+LN2 = math.log(2.0)
+
+# Six videos x three clips: each clip's logits are ln(2) times these exponents (so a view's
+# softmax is proportional to 2**e). Designed so that averaging softmax scores and averaging
+# logits disagree, and top-1 and top-5 differ under both.
+VIDEOS = [
+    # label, three clips
+    (0, [[9, 0, 0, 0, 0, 0], [0, 3, 0, 0, 0, 0], [0, 3, 0, 0, 0, 0]]),  # one confident clip: wins only for logits
+    (2, [[0, 0, 2, 0, 0, 0], [0, 0, 1, 0, 0, 0], [1, 0, 3, 0, 0, 0]]),  # right under both
+    (3, [[0, 0, 0, 1, 2, 0], [0, 0, 0, 2, 3, 0], [0, 0, 0, 1, 2, 0]]),  # second under both
+    (5, [[3, 1, 2, 4, 5, 0], [3, 1, 2, 4, 5, -1], [3, 1, 2, 4, 5, 0]]),  # last under both
+    (1, [[6, 10, 5, 4, 3, 2], [6, -20, 5, 4, 3, 2], [6, -20, 5, 4, 3, 2]]),  # second (softmax) / last (logits)
+    (2, [[9, 0, 0, 0, 0, 0], [0, 0, 3, 0, 0, 0], [0, 0, 3, 0, 0, 0]]),  # consistent clips: wins only for softmax
+]
+CLIPS = 3
+# Rank of each video's label among the classes (1 = best), per averaging option.
+LABEL_RANK = {"softmax": [2, 1, 2, 6, 2, 1], "logits": [1, 1, 2, 6, 6, 2]}
+# Hand tally of LABEL_RANK over the six videos: (top-1, top-5, average) in percent.
+TOPK = {"softmax": (200 / 6, 500 / 6, 350 / 6), "logits": (200 / 6, 400 / 6, 300 / 6)}
+# The loader gives the videos out of order, two per batch.
+BATCHES = [[3, 0], [5, 1], [2, 4]]
+
+LAYERS = [(1, 2, 1), (2, 3, 1), (3, 5, 2)]  # layer_index, stage, unit
+CHANNELS = 2
+
+
+def _coefficient_table(seed: int = 15) -> list:
+    """[video][clip][layer][channel] -> (hw, tw, th): distinct rows that sum to one."""
+    rnd = random.Random(seed)
+    table = []
+    for _ in VIDEOS:
+        video = []
+        for _ in range(CLIPS):
+            clip = []
+            for _ in LAYERS:
+                rows = []
+                for _ in range(CHANNELS):
+                    a, b, c = (rnd.uniform(0.1, 1.0) for _ in range(3))
+                    rows.append((a / (a + b + c), b / (a + b + c), c / (a + b + c)))
+                clip.append(rows)
+            video.append(clip)
+        table.append(video)
+    return table
+
+
+COEF = _coefficient_table()
+
+
+class StubNet(nn.Module):
+    """Looks each clip's id up (its pixel value): the chosen logits out, the chosen
+    coefficients set on real CoST layers. ``crops`` copies of every clip make the views."""
+
+    def __init__(self, num_classes: int, crops: int = 1) -> None:
+        super().__init__()
+        assert num_classes == C
+        self.cost = nn.ModuleList()
+        for index, stage, unit in LAYERS:
+            layer = CoST(CHANNELS, CHANNELS, mode="a")
+            layer.layer_index, layer.stage, layer.unit = index, stage, unit
+            self.cost.append(layer)
+        views = CLIPS * crops
+        logits, coef = [], []
+        for v, (_, clips) in enumerate(VIDEOS):
+            for j in range(views):
+                logits.append([e * LN2 for e in clips[j // crops]])
+                coef.append(COEF[v][j // crops])
+        self.register_buffer("logits", torch.tensor(logits))  # clip id x C
+        self.register_buffer("coef", torch.tensor(coef))  # clip id x L x channels x 3
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        ids = clips[:, 0, 0, 0, 0].round().long()
+        for i, layer in enumerate(self.cost):
+            layer.coefficients = self.coef[ids, i]
+        return self.logits[ids]
+
+
+def _batches(views: int) -> DataLoader:
+    """Batches as the test loader gives them: N x V x 3 x T x H x W, each clip filled with its id."""
+    out = []
+    for videos in BATCHES:
+        ids = torch.tensor([[v * views + j for j in range(views)] for v in videos], dtype=torch.float32)
+        out.append({
+            "clips": ids.view(len(videos), views, 1, 1, 1, 1).expand(-1, -1, 3, 1, 2, 2).contiguous(),
+            "label": torch.tensor([VIDEOS[v][0] for v in videos]),
+            "index": torch.tensor(videos),
+            "skipped": [],
+        })
+    return DataLoader(out, batch_size=None)  # the prepared batches, in this order
+
+
+# ------------------------------------------------------------ plain-Python references
+def _softmax(xs: list[float]) -> list[float]:
+    m = max(xs)
+    e = [math.exp(x - m) for x in xs]
+    return [x / sum(e) for x in e]
+
+
+def _video_scores(video: int, average: str) -> list[float]:
+    clips = [[e * LN2 for e in clip] for clip in VIDEOS[video][1]]
+    if average == "softmax":
+        probs = [_softmax(clip) for clip in clips]
+        return [sum(p[c] for p in probs) / len(probs) for c in range(C)]
+    return _softmax([sum(clip[c] for clip in clips) / len(clips) for c in range(C)])
+
+
+def _video_coef(video: int) -> list[list[float]]:
+    """[layer][view]: the mean over channels and clips."""
+    return [
+        [sum(COEF[video][j][i][ch][k] for j in range(CLIPS) for ch in range(CHANNELS)) / (CLIPS * CHANNELS)
+         for k in range(3)]
+        for i in range(len(LAYERS))
+    ]
+
+
+def _layer_means() -> list[list[float]]:
+    per_video = [_video_coef(v) for v in range(len(VIDEOS))]
+    return [[sum(p[i][k] for p in per_video) / len(VIDEOS) for k in range(3)] for i in range(len(LAYERS))]
+
+
+def _class_means() -> dict[str, list[float]]:
+    out = {}
+    for c, name in enumerate(CLASSES):
+        videos = [v for v, (label, _) in enumerate(VIDEOS) if label == c]
+        if videos:  # "eating" has no video: no row
+            over_layers = [[sum(_video_coef(v)[i][k] for i in range(len(LAYERS))) / len(LAYERS) for k in range(3)]
+                           for v in videos]
+            out[name] = [sum(p[k] for p in over_layers) / len(videos) for k in range(3)]
+    return out
+
+
+def _rank(scores: list[float], label: int) -> int:
+    return 1 + sum(s > scores[label] for s in scores)
+
+
+def test_the_design_gives_the_ranks_it_claims():
+    """The tables mean what the comments say (guards the test data, not the project)."""
+    for average, ranks in LABEL_RANK.items():
+        assert [_rank(_video_scores(v, average), VIDEOS[v][0]) for v in range(len(VIDEOS))] == ranks
+        top1 = 100 * sum(r == 1 for r in ranks) / len(ranks)
+        top5 = 100 * sum(r <= 5 for r in ranks) / len(ranks)
+        assert (top1, top5, (top1 + top5) / 2) == pytest.approx(TOPK[average])
+        assert top1 != top5
+    assert _video_scores(0, "softmax") != pytest.approx(_video_scores(0, "logits"), abs=0.01)
+
+
+# ------------------------------------------------------------ the production path
+def _classifier(tmp_path, average: str, crops: int, chunk: int) -> VideoClassifier:
+    model = {"_target_": f"{__name__}.StubNet", "crops": crops}
+    return VideoClassifier(model, {"lr": 0.1}, num_classes=C, class_names=CLASSES, output_dir=str(tmp_path),
+                           eval_chunk=chunk, test_average=average)
+
+
+def _trainer() -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False)
+
+
+@pytest.mark.parametrize("average", ["softmax", "logits"])
+@pytest.mark.parametrize("crops,chunk", [(1, 0), (1, 2), (1, 4), (3, 4)])
+def test_test_run_gives_the_known_numbers_and_files(tmp_path, average, crops, chunk):
+    """eval_chunk 2 and 4 split videos across forwards; crops=3 gives 9 views (3 clips x 3 copies)."""
+    module = _classifier(tmp_path, average, crops, chunk)
+    logged = _trainer().test(module, dataloaders=_batches(CLIPS * crops), verbose=False)[0]
+    res = module.test_results
+
+    assert res["num_videos"] == 6 and res["views_per_video"] == 3 * crops and res["num_views"] == 18 * crops
+    assert res["index"].tolist() == list(range(6))
+    assert res["label"].tolist() == [label for label, _ in VIDEOS]
+    want = torch.tensor([_video_scores(v, average) for v in range(6)])
+    torch.testing.assert_close(res["probs"], want, rtol=0, atol=1e-6)
+
+    top1, top5, average_ = TOPK[average]
+    assert res["top1"] == pytest.approx(top1, abs=1e-4)
+    assert res["top5"] == pytest.approx(top5, abs=1e-4)
+    assert res["average"] == pytest.approx(average_, abs=1e-4)
+    for key, value in zip(("test/top1", "test/top5", "test/average"), TOPK[average]):
+        assert logged[key] == pytest.approx(value, abs=1e-4)
+
+    # per-video coefficient means (over channels and views), videos in index order
+    torch.testing.assert_close(res["coef"], torch.tensor([_video_coef(v) for v in range(6)]), rtol=0, atol=1e-6)
+
+    layer_means = _layer_means()
+    rows = read_csv(tmp_path / "coefficients.csv")
+    assert [(r["layer"], r["stage"], r["unit"], r["view"]) for r in rows] == [
+        (str(i), str(s), str(u), view) for i, s, u in LAYERS for view in ("hw", "tw", "th")]
+    assert [float(r["mean"]) for r in rows] == pytest.approx([m for layer in layer_means for m in layer], abs=1e-6)
+    for k, view in enumerate(("hw", "tw", "th")):  # logged: mean over layers
+        assert logged[f"coef/mean/{view}"] == pytest.approx(sum(m[k] for m in layer_means) / len(LAYERS), abs=1e-6)
+        assert logged[f"coef/layer2/{view}"] == pytest.approx(layer_means[1][k], abs=1e-6)
+
+    classes = read_csv(tmp_path / "class_coefficients.csv")
+    want_classes = _class_means()
+    assert [r["class"] for r in classes] == list(want_classes) == ["abseiling", "bowling", "cartwheel", "dribbling",
+                                                                  "fencing"]
+    for r in classes:
+        hw, tw, th = want_classes[r["class"]]
+        got = [float(r[k]) for k in ("hw", "tw", "th", "temporal")]
+        assert got == pytest.approx([hw, tw, th, tw + th], abs=2e-6), r["class"]
+
+
+def test_validation_writes_the_known_coefficient_curve(tmp_path):
+    module = _classifier(tmp_path, "softmax", 1, 2)
+    logged = _trainer().validate(module, dataloaders=_batches(CLIPS), verbose=False)[0]
+    assert logged["val/top1"] == pytest.approx(TOPK["softmax"][0], abs=1e-4)
+    assert logged["val/top5"] == pytest.approx(TOPK["softmax"][1], abs=1e-4)
+    rows = read_csv(tmp_path / "coefficient_curves.csv")
+    assert [(r["step"], r["layer"], r["view"]) for r in rows] == [
+        ("0", str(i), view) for i, _, _ in LAYERS for view in ("hw", "tw", "th")]
+    assert [float(r["mean"]) for r in rows] == pytest.approx([m for layer in _layer_means() for m in layer], abs=1e-6)
