@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from cost.data.transforms import EvalTransform, MultiViewTransform, TrainTransform
+from cost.data.transforms import DeferredTransform, EvalTransform, MultiViewTransform, TrainTransform
 
 # ImageNet statistics written out (not imported) so a swapped or mistyped constant is seen.
 MEAN = (0.485, 0.456, 0.406)
@@ -45,7 +45,21 @@ def cpu_train_transform(short_side, crop_size, flip=True):
     return run
 
 
-TRAIN_AUGMENTS = [pytest.param(cpu_train_transform, id="cpu")]
+def device_train_transform(short_side, crop_size, flip=True):
+    """The device path (data.device_transforms): draws in the worker (DeferredTransform), then
+    TrainTransform.on_device on the whole batch, here on the CPU."""
+    tf = TrainTransform(short_side=short_side, crop_size=crop_size, flip=flip)
+    deferred = DeferredTransform(tf)
+
+    def run(clips: torch.Tensor, seed: int) -> torch.Tensor:
+        rng = np.random.default_rng(seed)
+        items = [deferred(clip, rng) for clip in clips]
+        return tf.on_device(torch.stack([it["clips"] for it in items]), torch.stack([it["aug"] for it in items]))
+
+    return run
+
+
+TRAIN_AUGMENTS = [pytest.param(cpu_train_transform, id="cpu"), pytest.param(device_train_transform, id="device")]
 
 
 def coordinate_frames(h: int, w: int, step: int, t: int = 2) -> torch.Tensor:
