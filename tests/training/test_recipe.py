@@ -192,7 +192,7 @@ def test_wandb_coefficients_share_the_steps_of_the_csv_files(run):
     val = history(_wandb_dir(run), prefix="val/coef/")
     assert [r["trainer/global_step"] for r in val] == curve_steps
     assert all(len([k for k in r if k.startswith("val/coef/layer")]) == 12 for r in val)  # 4 layers x 3 views
-    test = history(_wandb_dir(run), prefix="test/coef/")
+    test = history(_wandb_dir(run), prefix="test/coef/mean/")
     assert [r["trainer/global_step"] for r in test] == [20]
     last = {r["view"]: float(r["mean"]) for r in read_csv(run.out / "coefficient_curves.csv")
             if r["step"] == "20" and r["layer"] == "1"}

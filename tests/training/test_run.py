@@ -104,8 +104,8 @@ def test_output_files_match_the_schema(trained, data_dir):
 
     metrics = read_csv(out / "csv" / "metrics.csv")
     cols = set(metrics[0])
-    assert {"train/loss", "val/top1", "val/top5", "val/average", "lr", "coef/layer1/hw", "coef/layer4/th",
-            "test/top1"} <= cols
+    assert {"train/loss", "val/top1", "val/top5", "val/average", "lr", "val/coef/layer1/hw", "val/coef/layer4/th",
+            "test/coef/mean/hw", "test/top1"} <= cols
 
 
 @pytest.mark.slow
@@ -114,7 +114,7 @@ def test_wandb_offline_run_holds_the_metrics(trained):
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, runs
     data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
-    for key in (b"val/top1", b"train/loss", b"coef/layer1/tw", b"test/top1", b"share_weights", b"coef/layers"):
+    for key in (b"val/top1", b"train/loss", b"val/coef/layer1/tw", b"test/top1", b"share_weights", b"coef/layers"):
         assert key in data, key
     run_id = (out / "wandb_id.txt").read_text().strip()
     assert runs[0].name.endswith(run_id)

@@ -278,7 +278,7 @@ class VideoClassifier(pl.LightningModule):
             res["class_rows"] = files["classes"]
             self._log_wandb_tables(files)
             test_set = datasets.get("test") if isinstance(datasets, dict) else None
-            paths = [test_set.manifest.path(int(i)) if test_set is not None else str(int(i)) for i in res["index"]]
+            paths = [test_set.manifest.path(int(i)) if test_set is not None else str(int(i)) for i in res["index"].reshape(-1)]
             tables = predictions.write_test_files(self.output_dir, res, paths, self.class_names or [], files["classes"])
             res["class_accuracy"] = tables["class_accuracy"][1]
             predictions.log_tables(self.loggers, tables)
@@ -294,16 +294,16 @@ class VideoClassifier(pl.LightningModule):
                 continue
             try:
                 rows = files["layers"]
-                logger.log_table("coef/layers", columns=coefs.LAYER_COLUMNS, data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows])
+                logger.log_table("test/coef/layers", columns=coefs.LAYER_COLUMNS, data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows])
                 if files["classes"]:
                     logger.log_table(
-                        "coef/classes",
+                        "test/coef/classes",
                         columns=coefs.CLASS_COLUMNS,
                         data=[[r[c] for c in coefs.CLASS_COLUMNS] for r in files["classes"]],
                     )
                 figs = sorted((self.output_dir / "figures").glob("*.png"))
                 if figs:
-                    logger.log_image("coef/figures", images=[str(p) for p in figs])
+                    logger.log_image("test/coef/figures", images=[str(p) for p in figs])
             except Exception as err:  # noqa: BLE001 - W&B trouble must not lose the results
                 rank_zero_warn(f"could not log coefficient tables to W&B: {err}")
 

@@ -61,7 +61,9 @@ def write_test_files(out_dir: Path, res: dict, paths: list[str], class_names: li
                      class_coef_rows: list[dict] | None) -> dict:
     """predictions.csv and class_accuracy.csv from VideoMetrics.compute()'s output."""
     out_dir = Path(out_dir)
-    probs, labels, views = res["probs"].cpu().float(), res["label"].cpu().reshape(-1), res["views"].cpu()
+    # torchmetrics squeezes the states of a single video: back to one row per video
+    labels = res["label"].cpu().reshape(-1)
+    probs, views = res["probs"].cpu().float().reshape(labels.numel(), -1), res["views"].cpu().reshape(-1)
     k = min(5, probs.shape[1])
     preds = prediction_rows(probs, labels, views, paths)
     coefs.write_csv(out_dir / "predictions.csv", preds, prediction_columns(k))
