@@ -21,8 +21,11 @@ sys.argv[1:] = quote_numeric_choices(sys.argv[1:])  # frames=32 is a group choic
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
+    from cost.training.config import unswept_experiment
     from cost.training.runner import train
 
+    if reason := unswept_experiment():
+        sys.exit(reason)
     train(cfg)
 
 

@@ -56,7 +56,7 @@ def test_compose_and_instantiate_every_combination(tmp_path, model, data):
         instantiate(tcfg)
         key = (model, share, cfg.model.depth)
         if key not in _nets:  # one network per distinct architecture (R50 builds are slow)
-            net = build_net(cfg.model, num_classes=5)
+            net = build_net({**cfg.model, "pretrained": None}, num_classes=5)  # ImageNet loading: tests/models
             _nets[key] = sum(p.numel() for p in net.parameters())
             if cfg.model.depth == "tiny":
                 out = net(torch.randn(2, 3, int(frames), 32, 32))

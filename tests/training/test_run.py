@@ -140,13 +140,14 @@ def test_output_files_match_the_schema(trained, data_dir):
 
     metrics = read_csv(out / "csv" / "metrics.csv")
     cols = set(metrics[0])
-    assert {"train/loss", "val/top1", "val/top5", "val/average", "lr", "coef/layer1/hw", "coef/layer4/th",
-            "test/top1"} <= cols
+    assert {"train/loss", "val/top1", "val/top5", "val/average", "lr", "val/coef/layer1/hw", "val/coef/layer4/th",
+            "test/coef/mean/hw", "test/top1"} <= cols
     test_row = [r for r in metrics if r.get("test/top1")][-1]  # the logged values are the saved ones
     for key in ("top1", "top5", "average"):
         assert float(test_row[f"test/{key}"]) == pytest.approx(saved[key], abs=1e-3), key
+    coef_row = [r for r in metrics if r.get("test/coef/layer1/hw")][-1]
     for r in layers:
-        assert float(test_row[f"coef/layer{r['layer']}/{r['view']}"]) == pytest.approx(float(r["mean"]), abs=1e-5)
+        assert float(coef_row[f"test/coef/layer{r['layer']}/{r['view']}"]) == pytest.approx(float(r["mean"]), abs=1e-5)
     # each validation's curve rows are coefficients (views of a layer sum to one)
     for step in (80, 160):
         for layer in range(1, 5):
@@ -160,7 +161,7 @@ def test_wandb_offline_run_holds_the_metrics(trained):
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, runs
     data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
-    for key in (b"val/top1", b"train/loss", b"coef/layer1/tw", b"test/top1", b"share_weights", b"coef/layers"):
+    for key in (b"val/top1", b"train/loss", b"val/coef/layer1/tw", b"test/top1", b"share_weights", b"coef/layers"):
         assert key in data, key
     run_id = (out / "wandb_id.txt").read_text().strip()
     assert runs[0].name.endswith(run_id)

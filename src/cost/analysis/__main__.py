@@ -1,7 +1,9 @@
 """``python -m cost.analysis table RUN_OR_SWEEP_DIR... [--table N] [--out DIR]``
+``python -m cost.analysis compare RUN_A RUN_B [--top N] [--metric top1|top5]``
 
-Prints a markdown table of our results next to the paper's and the authors' numbers and
-writes it (and a CSV) to ``--out``.
+``table`` prints a markdown table of our results next to the paper's and the authors' numbers
+and writes it (and a CSV) to ``--out``. ``compare`` lists the classes whose test accuracy
+differs most between two runs (their class_accuracy.csv).
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ def main(argv=None) -> None:
     table.add_argument("runs", nargs="+", help="run directories, sweep directories or results.json files")
     table.add_argument("--table", choices=sorted(TABLES), default=None, help="lay out as this paper table")
     table.add_argument("--out", default=None, help="directory for results_table.md and results_table.csv")
+    compare = sub.add_parser("compare", help="classes whose accuracy differs most between two runs")
+    compare.add_argument("run_a", help="run directory (or its class_accuracy.csv), e.g. the C2D run")
+    compare.add_argument("run_b", help="run directory to compare with it, e.g. the CoST(b) run")
+    compare.add_argument("--top", type=int, default=10, help="classes shown each way")
+    compare.add_argument("--metric", choices=("top1", "top5"), default="top1")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        from .compare import class_differences, to_markdown as compare_markdown
+
+        rows = class_differences(args.run_a, args.run_b, args.metric)
+        print(compare_markdown(rows, args.run_a, args.run_b, args.top, args.metric))
+        return
 
     runs = load_runs(args.runs)
     if not runs:

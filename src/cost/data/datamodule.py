@@ -72,6 +72,8 @@ class VideoDataModule(pl.LightningDataModule):
     """Video clips for train/val/test from any supported annotation format.
 
     format: synthetic | list | kinetics | moments | folder.
+    name: which dataset this is (kinetics, moments, synthetic or your own; default: the format):
+    run names, results.json and the paper tables use it, so `format=list, name=kinetics` is Kinetics.
     root: dataset root. `*_split`: annotation file per split (list file, Kinetics CSV or Moments
     CSV) relative to root, or for `folder` the split's class-folder directory. `*_videos`: the
     split's video directory relative to root ("" = root). `class_names`: optional file with one
@@ -84,7 +86,7 @@ class VideoDataModule(pl.LightningDataModule):
     process, `nvdec.py`; falls back to auto with one warning where it cannot run).
     """
 
-    def __init__(self, format: str = "synthetic", root: str = "data/synthetic",
+    def __init__(self, format: str = "synthetic", root: str = "data/synthetic", name: str | None = None,
                  train_split: str | None = "train.txt", val_split: str | None = "val.txt",
                  test_split: str | None = "test.txt", train_videos: str = "", val_videos: str = "",
                  test_videos: str = "", class_names: str | None = None, categories: str | None = None,
@@ -102,6 +104,7 @@ class VideoDataModule(pl.LightningDataModule):
         if short_video not in SHORT_VIDEO_MODES:
             raise ValueError(f"data.short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
         self.format, self.root = format, Path(str(root))
+        self.name = str(name) if name else format  # the dataset's identity (results.json, tables)
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
         self.video_dirs = {"train": train_videos or "", "val": val_videos or "", "test": test_videos or ""}
         self.class_names_file, self.categories = class_names, categories

@@ -43,8 +43,8 @@ def _read_state_dict(state_dict_or_path) -> dict[str, torch.Tensor]:
         path = Path(state_dict_or_path).expanduser()
         if not path.is_file():
             raise FileNotFoundError(
-                f"ImageNet weights not found at {path}; set model.pretrained to a local "
-                "torchvision-layout ResNet-50/101 state dict (nothing is downloaded)"
+                f"ImageNet weights not found at {path}; set model.pretrained to imagenet, a URL or a "
+                "local torchvision-layout ResNet-50/101 state dict"
             )
         state = torch.load(path, map_location="cpu", weights_only=True)
     else:

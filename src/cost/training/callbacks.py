@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 
 from omegaconf import OmegaConf
-from pytorch_lightning.callbacks import (
-    LearningRateMonitor,
-    ModelCheckpoint,
-    RichModelSummary,
-    RichProgressBar,
-    TQDMProgressBar,
-)
-from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
+
+from .progress import FlopRichModelSummary, PlainProgress, StepRichProgressBar
 
 WANDB_ID_FILE = "wandb_id.txt"
 
@@ -39,11 +36,17 @@ def build_callbacks(cfg, ckpt_dir: Path) -> list:
             )
     if c.get("lr_monitor") and _has_logger(cfg):
         callbacks.append(LearningRateMonitor(logging_interval="step"))
-    if c.get("rich_progress", True):
-        callbacks.append(RichProgressBar())
+    plain = c.get("plain_progress", "auto")
+    if plain == "auto":
+        plain = not sys.stdout.isatty()  # a log file (SLURM, nohup): lines, not a live bar
+    if plain:
+        every = c.get("progress_every_n_steps") or cfg.trainer.get("log_every_n_steps") or 50
+        callbacks.append(PlainProgress(int(every)))
+    elif c.get("rich_progress", True):
+        callbacks.append(StepRichProgressBar())
     else:
         callbacks.append(TQDMProgressBar())
-    callbacks.append(RichModelSummary(max_depth=int(c.get("model_summary_depth", 1))))
+    callbacks.append(FlopRichModelSummary(max_depth=int(c.get("model_summary_depth", 1))))
     return callbacks
 
 
@@ -80,22 +83,51 @@ def wandb_run_id(output_dir: Path) -> str:
     return run_id
 
 
-def build_loggers(cfg, output_dir: Path, name: str) -> list:
-    loggers = []
-    lc = cfg.logger
-    if lc.get("csv"):
-        loggers.append(CSVLogger(save_dir=str(output_dir), name="csv", version=""))
-    if lc.get("wandb"):
-        w = lc.wandb
-        mode = _wandb_mode(w.get("mode"))
-        os.environ.setdefault("WANDB_MODE", mode)
-        os.environ.setdefault("WANDB_SILENT", "true")
-        logger = WandbLogger(
-            name=name, project=w.get("project", "cost"), entity=w.get("entity"),
-            tags=list(w.get("tags") or []), save_dir=str(output_dir), id=wandb_run_id(output_dir),
-            resume="allow", mode=mode, log_model=False,
+def _wandb_options() -> set[str]:
+    """Every key a ``WandbLogger`` config may hold: its own arguments and ``wandb.init``'s."""
+    import inspect
+
+    import wandb
+
+    own = set(inspect.signature(WandbLogger.__init__).parameters) - {"self", "kwargs"}
+    return own | set(inspect.signature(wandb.init).parameters)
+
+
+def _wandb_overrides(node, output_dir: Path) -> dict:
+    """Only what the config leaves null and this project decides: the mode (offline unless
+    logged in) and the run id (kept in the run directory, so a resume continues the W&B run).
+    Other null fields stay null, so W&B's own defaults and variables (WANDB_ENTITY,
+    WANDB_RUN_GROUP, WANDB_TAGS, ...) apply."""
+    unknown = sorted(set(node) - {"_target_"} - _wandb_options())
+    if unknown:
+        raise ValueError(
+            f"logger.wandb.{unknown[0]} is not an option of WandbLogger or wandb.init "
+            f"(unknown: {', '.join(unknown)}); see their documentation for the valid keys"
         )
-        loggers.append(logger)
+    mode = _wandb_mode(node.get("mode"))
+    os.environ.setdefault("WANDB_MODE", mode)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    out = {"mode": mode}
+    if node.get("id") is None and not os.environ.get("WANDB_RUN_ID"):
+        out["id"] = wandb_run_id(output_dir)
+    return out
+
+
+def build_loggers(cfg, output_dir: Path, name: str) -> list:
+    """Every ``logger.<key>`` with a ``_target_`` (conf/logger/*.yaml), built by Hydra with all
+    its keys, so any option of the logger class works; null entries are off."""
+    from hydra.utils import get_class, instantiate
+
+    loggers = []
+    for key, node in (cfg.get("logger") or {}).items():
+        if not node:
+            continue
+        if "_target_" not in node:
+            raise ValueError(f"logger.{key} has no _target_: give the logger class (see conf/logger/wandb.yaml)")
+        extra = {}
+        if issubclass(get_class(node._target_), WandbLogger):
+            extra = _wandb_overrides(node, output_dir)
+        loggers.append(instantiate(node, **extra, _convert_="all"))
     return loggers
 
 

@@ -112,6 +112,34 @@ def check_launch(cfg: DictConfig) -> None:
         )
 
 
+def unswept_experiment() -> str | None:
+    """The one-line reason to stop when an experiment that defines a sweep
+    (``hydra.sweeper.params``) runs as a single job without ``-m``; None when that is fine:
+    a multirun, no sweep, or every swept key given on the command line (one job of the
+    sweep, which is how experiments/sweep.py starts each job)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+    except Exception:  # noqa: BLE001 - not under Hydra
+        return None
+    params = OmegaConf.select(hc, "sweeper.params", default=None) or {}
+    if hc.mode == RunMode.MULTIRUN or not params:
+        return None
+    given = {o.split("=", 1)[0].lstrip("+~") for o in hc.overrides.task}
+    missing = [k for k in params if k not in given]
+    if not missing:
+        return None
+    experiment = hc.runtime.choices.get("experiment")
+    sweep = " ".join(f"{k}={v}" for k, v in params.items())
+    return (
+        f"experiment={experiment} is a sweep ({sweep}): run all of it with "
+        f"`python experiments/sweep.py experiment={experiment}` or `python src/run.py -m experiment={experiment} hydra/launcher=slurm`, "
+        f"or one job by also setting {', '.join(missing)}"
+    )
+
+
 # Config groups whose option names are numbers (conf/frames/8.yaml, 32.yaml). Hydra parses
 # `frames=32` as an int and rejects it as a group choice, so the entry points quote it.
 NUMERIC_GROUPS = ("frames",)

@@ -113,4 +113,5 @@ class VideoMetrics(Metric):
         out["average"] = (out["top1"] + out["top5"]) / 2
         out["num_views"] = n * out["views_per_video"]
         out["coef"] = u["coef"]  # num_videos x L x 3
+        out["probs"], out["views"] = u["probs"], u["views"]  # per video: class scores, number of views
         return out

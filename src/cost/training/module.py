@@ -21,10 +21,12 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from cost.data.transforms import finish_batch
 from cost.models import cost_layers, load_imagenet_2d
+from cost.models.pretrained import resolve as pretrained_weights
 
 from . import coefficients as coefs
+from . import predictions
 from .metrics import VideoMetrics
-from .schedules import build_optimizer
+from .schedules import batch_recipe, build_optimizer, describe_recipe
 
 # Keys of the model config that are not build_model arguments.
 _NOT_BUILD_KEYS = ("pretrained", "inflate", "compile", "channels_last")
@@ -39,11 +41,9 @@ def build_net(model_cfg, num_classes: int) -> nn.Module:
     if "_target_" not in cfg:
         cfg["_target_"] = "cost.models.build_model"
     net = instantiate(cfg, num_classes=num_classes, _convert_="all")
-    if pretrained:
-        path = Path(str(pretrained)).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"model.pretrained={pretrained}: no such file (a torchvision ResNet state dict)")
-        report = load_imagenet_2d(net, str(path), inflate=inflate)
+    path = pretrained_weights(pretrained, cfg.get("depth"))
+    if path:
+        report = load_imagenet_2d(net, path, inflate=inflate)
         rank_zero_info(f"ImageNet init from {path}: {report}")
     if model_cfg.get("channels_last"):
         net.to(memory_format=torch.channels_last_3d)
@@ -93,6 +93,7 @@ class VideoClassifier(pl.LightningModule):
         self.output_dir = Path(output_dir) if output_dir else None
         self.test_results: dict | None = None
         self.val_results: dict | None = None
+        self.recipe: dict | None = None  # batch and lr actually used (configure_optimizers)
         self._skipped: list[str] = []
         if num_classes:
             self._build(int(num_classes))
@@ -190,9 +191,13 @@ class VideoClassifier(pl.LightningModule):
         world = max(1, self.trainer.world_size)
         accumulate = max(1, int(self.trainer.accumulate_grad_batches))
         per_device = self.hparams.get("batch_size") or getattr(self.trainer.datamodule, "batch_size", None) or 1
-        total_batch = int(per_device) * world * accumulate
+        self.recipe = batch_recipe(self.hparams.optim, int(per_device), world, accumulate)
+        if self.trainer.is_global_zero:
+            print(describe_recipe(self.recipe), flush=True)
+        for logger in self.loggers:
+            logger.log_hyperparams({f"recipe/{k}": v for k, v in self.recipe.items()})
         total_steps = int(self.trainer.estimated_stepping_batches)
-        return build_optimizer(self.net, self.hparams.optim, total_batch, total_steps)
+        return build_optimizer(self.net, self.hparams.optim, self.recipe["total_batch"], total_steps)
 
     # ---------------------------------------------------------------- evaluation
     def _eval_step(self, batch, metric: VideoMetrics) -> None:
@@ -246,11 +251,15 @@ class VideoClassifier(pl.LightningModule):
         res["coef_rows"] = rows
         values = {f"{prefix}/{k}": res[k] for k in ("top1", "top5", "average")}
         values[f"{prefix}/num_videos"] = float(res["num_videos"])
-        values.update(coefs.scalars(rows))
         # Already identical on every rank (computed from the gathered states); the mean over
         # ranks of equal values changes nothing and keeps Lightning's DDP check quiet.
         for key, value in values.items():
             self.log(key, float(value), prog_bar=key.endswith("top1"), sync_dist=True)
+        if rows and not self.trainer.sanity_checking:
+            # {val,test}/coef/... at the optimizer step, the step of coefficient_curves.csv
+            # (self.log would put a validation one step earlier).
+            for logger in self.loggers:
+                logger.log_metrics(coefs.scalars(rows, f"{prefix}/coef"), step=int(self.global_step))
         return res
 
     def on_validation_epoch_end(self) -> None:
@@ -281,6 +290,11 @@ class VideoClassifier(pl.LightningModule):
             )
             res["class_rows"] = files["classes"]
             self._log_wandb_tables(files)
+            test_set = datasets.get("test") if isinstance(datasets, dict) else None
+            paths = [test_set.manifest.path(int(i)) if test_set is not None else str(int(i)) for i in res["index"].reshape(-1)]
+            tables = predictions.write_test_files(self.output_dir, res, paths, self.class_names or [], files["classes"])
+            res["class_accuracy"] = tables["class_accuracy"][1]
+            predictions.log_tables(self.loggers, tables)
 
     def _log_wandb_tables(self, files: dict) -> None:
         """The coefficient tables and figures as W&B objects (when a W&B logger is attached)."""
@@ -293,16 +307,16 @@ class VideoClassifier(pl.LightningModule):
                 continue
             try:
                 rows = files["layers"]
-                logger.log_table("coef/layers", columns=coefs.LAYER_COLUMNS, data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows])
+                logger.log_table("test/coef/layers", columns=coefs.LAYER_COLUMNS, data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows])
                 if files["classes"]:
                     logger.log_table(
-                        "coef/classes",
+                        "test/coef/classes",
                         columns=coefs.CLASS_COLUMNS,
                         data=[[r[c] for c in coefs.CLASS_COLUMNS] for r in files["classes"]],
                     )
                 figs = sorted((self.output_dir / "figures").glob("*.png"))
                 if figs:
-                    logger.log_image("coef/figures", images=[str(p) for p in figs])
+                    logger.log_image("test/coef/figures", images=[str(p) for p in figs])
             except Exception as err:  # noqa: BLE001 - W&B trouble must not lose the results
                 rank_zero_warn(f"could not log coefficient tables to W&B: {err}")
 
@@ -325,6 +339,7 @@ def results_record(res: dict, cfg) -> dict:
         "arch": str(cfg.model.arch),
         "depth": cfg.model.depth if isinstance(cfg.model.depth, int) else str(cfg.model.depth),
         "dataset": dataset_name(cfg),
+        "data_format": str(cfg.data.get("format", "")),
         "frames": int(cfg.frames.num_frames),
         "share_weights": bool(cfg.model.share_weights),
     }

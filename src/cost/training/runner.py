@@ -13,10 +13,13 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
+from cost.models import pretrained
+
 from . import coefficients as coefs
 from .callbacks import build_callbacks, build_loggers, log_config
 from .config import check_launch
 from .module import VideoClassifier, results_record, write_json
+from .predictions import ends_of_ranking
 
 CHECKPOINT_DIR = "checkpoints"
 VALID_TEST_CKPT = ("best", "last")
@@ -60,11 +63,15 @@ def init_checkpoint(cfg: DictConfig) -> str | None:
 
 
 def build_module(cfg: DictConfig, output_dir: Path, batch_size: int | None, init: bool = True) -> VideoClassifier:
+    model, init_ckpt = _container(cfg.model), init_checkpoint(cfg) if init else None
+    # ImageNet weights are fetched here, before Lightning starts the other DDP ranks, and only
+    # when the network does not take its weights from a checkpoint anyway.
+    model["pretrained"] = pretrained.resolve(model.get("pretrained"), model.get("depth")) if init and not init_ckpt else None
     return VideoClassifier(
-        model=_container(cfg.model),
+        model=model,
         optim=_container(cfg.optim),
         freeze_bn=bool(cfg.frames.get("freeze_bn", False)),
-        init_checkpoint=init_checkpoint(cfg) if init else None,
+        init_checkpoint=init_ckpt,
         output_dir=str(output_dir),
         eval_chunk=int(cfg.get("eval_chunk", 0) or 0),
         batch_size=batch_size,
@@ -92,6 +99,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list, loggers: l
         logger=loggers if loggers else False,
         default_root_dir=str(output_dir),
         enable_checkpointing=has_ckpt,
+        enable_progress_bar=any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks),
         gradient_clip_val=float(clip) if clip else None,
         **({"plugins": plugins} if plugins else {}),
         _convert_="all",
@@ -175,7 +183,9 @@ def train(cfg: DictConfig) -> dict | None:
     ckpt_dir = output_dir / CHECKPOINT_DIR
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
-    if cfg.frames.get("freeze_bn") and not cfg.frames.get("init_checkpoint") and not cfg.model.get("pretrained"):
+    pretrained.check_paper_scale(cfg.model.get("pretrained"), cfg.model.get("depth"))
+    no_imagenet = cfg.model.get("pretrained") is None or pretrained.is_scratch(cfg.model.get("pretrained"))
+    if cfg.frames.get("freeze_bn") and not cfg.frames.get("init_checkpoint") and no_imagenet:
         rank_zero_warn(
             f"frames={cfg.frames.num_frames} freezes BatchNorm (frames.freeze_bn=true) but starts from no "
             "trained weights: set frames.init_checkpoint=<the 8-frame run's checkpoint> as the paper "
@@ -210,7 +220,7 @@ def train(cfg: DictConfig) -> dict | None:
     elif (ckpt_dir / "last.ckpt").is_file() and not cfg.trainer.get("fast_dev_run"):
         test_ckpt = str(ckpt_dir / "last.ckpt")
     trainer.test(module, datamodule=dm, ckpt_path=test_ckpt, verbose=False)
-    extra = {"checkpoint": test_ckpt, "global_step": int(trainer.global_step)}
+    extra = {"checkpoint": test_ckpt, "global_step": int(trainer.global_step), "recipe": module.recipe}
     if module.val_results is not None:
         extra["val_top1"] = round(float(module.val_results["top1"]), 4)
         extra["val_top5"] = round(float(module.val_results["top5"]), 4)
@@ -273,12 +283,17 @@ def print_summary(output_dir: Path, record: dict, module: VideoClassifier) -> No
         means = {v: sum(r["mean"] for r in rows if r["view"] == v) / len({r['layer'] for r in rows}) for v in ("hw", "tw", "th")}
         lt.add_row("mean", "", "", *(f"{means[v]:.3f}" for v in ("hw", "tw", "th")))
         console.print(lt)
-        crows = sorted(res.get("class_rows") or [], key=lambda r: r["temporal"], reverse=True)
-        if crows:
-            ct = Table(title="Classes by temporal importance T-W + T-H (paper Fig. 7)")
+        top, bottom = ends_of_ranking(res.get("class_rows") or [], "temporal")
+        if top:
+            shown = f", the {len(top)} most and {len(bottom)} least temporal" if bottom else ""
+            ct = Table(title=f"Classes by temporal importance T-W + T-H (paper Fig. 7{shown}; all in class_coefficients.csv)")
             for col in ("class", "H-W", "T-W", "T-H", "temporal"):
                 ct.add_column(col, justify="right")
-            for r in crows:
+            for r in top:
+                ct.add_row(r["class"], *(f"{r[k]:.3f}" for k in ("hw", "tw", "th", "temporal")))
+            if bottom:
+                ct.add_row("...", "", "", "", "")
+            for r in bottom:
                 ct.add_row(r["class"], *(f"{r[k]:.3f}" for k in ("hw", "tw", "th", "temporal")))
             console.print(ct)
         console.print(f"Figures: {output_dir / 'figures'}")

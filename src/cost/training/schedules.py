@@ -23,6 +23,28 @@ def effective_lr(optim_cfg, total_batch_size: int) -> float:
     return lr
 
 
+def batch_recipe(optim_cfg, per_device: int, devices: int, accumulate: int) -> dict:
+    """The batch and lr the run really uses, printed at start and kept in results.json."""
+    total = int(per_device) * int(devices) * int(accumulate)
+    return {
+        "per_device_batch": int(per_device),
+        "devices": int(devices),
+        "accumulate_grad_batches": int(accumulate),
+        "total_batch": total,
+        "base_lr": float(optim_cfg["lr"]),
+        "base_batch_size": int(optim_cfg.get("base_batch_size", 32)),
+        "scale_lr": bool(optim_cfg.get("scale_lr", False)),
+        "lr": effective_lr(optim_cfg, total),
+    }
+
+
+def describe_recipe(r: dict) -> str:
+    scaling = (f"linear scaling from lr {r['base_lr']:g} at batch {r['base_batch_size']}" if r["scale_lr"]
+               else "no lr scaling")
+    return (f"batch {r['per_device_batch']} per device x {r['devices']} device(s) x {r['accumulate_grad_batches']} "
+            f"accumulation = total batch {r['total_batch']}; lr {r['lr']:g} ({scaling})")
+
+
 def milestone_steps(milestones: Sequence[float], total_steps: int) -> list[int]:
     """Values < 1 are fractions of ``total_steps``; values >= 1 are absolute iterations."""
     out = []
