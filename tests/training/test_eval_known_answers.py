@@ -20,6 +20,7 @@ import random
 
 import pytest
 import pytorch_lightning as pl
+from pytorch_lightning.loggers.logger import Logger
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -182,8 +183,25 @@ def _classifier(tmp_path, average: str, crops: int, chunk: int) -> VideoClassifi
                            eval_chunk=chunk, test_average=average)
 
 
-def _trainer() -> pl.Trainer:
-    return pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+class RecordingLogger(Logger):
+    """A Lightning logger that keeps what it is given: the {val,test}/coef values go straight to
+    the loggers (at the optimizer step), not through self.log."""
+
+    def __init__(self):
+        super().__init__()
+        self.metrics: dict[str, float] = {}
+
+    name, version = "recording", 0
+
+    def log_metrics(self, metrics, step=None):
+        self.metrics.update(metrics)
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+
+def _trainer(logger=False) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", devices=1, logger=logger, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False)
 
 
@@ -192,7 +210,8 @@ def _trainer() -> pl.Trainer:
 def test_test_run_gives_the_known_numbers_and_files(tmp_path, average, crops, chunk):
     """eval_chunk 2 and 4 split videos across forwards; crops=3 gives 9 views (3 clips x 3 copies)."""
     module = _classifier(tmp_path, average, crops, chunk)
-    logged = _trainer().test(module, dataloaders=_batches(CLIPS * crops), verbose=False)[0]
+    recorder = RecordingLogger()
+    logged = _trainer(recorder).test(module, dataloaders=_batches(CLIPS * crops), verbose=False)[0]
     res = module.test_results
 
     assert res["num_videos"] == 6 and res["views_per_video"] == 3 * crops and res["num_views"] == 18 * crops
@@ -217,8 +236,9 @@ def test_test_run_gives_the_known_numbers_and_files(tmp_path, average, crops, ch
         (str(i), str(s), str(u), view) for i, s, u in LAYERS for view in ("hw", "tw", "th")]
     assert [float(r["mean"]) for r in rows] == pytest.approx([m for layer in layer_means for m in layer], abs=1e-6)
     for k, view in enumerate(("hw", "tw", "th")):  # logged: mean over layers
-        assert logged[f"coef/mean/{view}"] == pytest.approx(sum(m[k] for m in layer_means) / len(LAYERS), abs=1e-6)
-        assert logged[f"coef/layer2/{view}"] == pytest.approx(layer_means[1][k], abs=1e-6)
+        mean = sum(m[k] for m in layer_means) / len(LAYERS)
+        assert recorder.metrics[f"test/coef/mean/{view}"] == pytest.approx(mean, abs=1e-6)
+        assert recorder.metrics[f"test/coef/layer2/{view}"] == pytest.approx(layer_means[1][k], abs=1e-6)
 
     classes = read_csv(tmp_path / "class_coefficients.csv")
     want_classes = _class_means()
