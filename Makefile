@@ -1,11 +1,19 @@
 # One virtual environment, pinned dependencies, every command through it.
+# PYTHON picks the interpreter that creates the venv (3.11, 3.12 or 3.13), e.g. `make test PYTHON=python3.12`.
+# A target documents itself with a `## target: text` line above it; `make help` lists those lines.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo mini summary bench mutate clean
+.DEFAULT_GOAL := help
+.PHONY: help setup test test-fast check-gpu demo mini summary bench mutate clean clean-outputs
 
+## help: list the targets, one line each
+help:
+	@sed -n 's/^## \([^:]*\): */\1\t/p' $(MAKEFILE_LIST) | awk -F'\t' '{printf "  %-14s %s\n", $$1, $$2}'
+
+## setup: create .venv with $PYTHON (Python 3.11-3.13) and install the pinned dependencies
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -13,9 +21,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
 
-## test: install everything and run the whole test suite
+## test: install everything and run the whole test suite (what CI runs)
 test: setup
 	$(PY) -m pytest -q
+
+## test-fast: the test suite without the slow tests (real training, DDP, installs)
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+## check-gpu: print torch, CUDA, GPUs, bf16, video decoders, data root and W&B mode
+check-gpu: setup
+	$(PY) -m cost.env
 
 ## demo: train and test the default model (CoST(b), tiny preset, synthetic data, CPU)
 demo: setup
@@ -35,8 +51,8 @@ summary: setup
 bench: setup
 	$(PY) -m cost.bench
 
-## mutate: mutation testing (mutmut) of the CoST op, sampling, transforms, metrics and coefficient
-## statistics with their fast tests; not part of CI; score and survivors in docs/testing.md
+## mutate: mutation testing (mutmut) of the CoST op, sampling, transforms, metrics, coefficients (not in CI)
+# Runs them with their fast tests; score and survivors in docs/testing.md.
 mutate: $(VENV)/.mutate-installed
 	rm -rf mutants
 	env -u PYTHONPATH $(PY) -m mutmut run --max-children $${MUTATE_JOBS:-2}
@@ -46,5 +62,11 @@ $(VENV)/.mutate-installed: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,mutate]"
 	touch $@
 
+## clean: remove the virtual environment and caches (keeps outputs/, data/ and bench_results/)
 clean:
-	rm -rf $(VENV) outputs .pytest_cache mutants
+	rm -rf $(VENV) .pytest_cache mutants
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+## clean-outputs: DELETE outputs/ with every run, checkpoint and result in it
+clean-outputs:
+	rm -rf outputs
