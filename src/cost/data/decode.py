@@ -33,6 +33,7 @@ reader never fills in a copy of another frame.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,25 @@ DECORD_SAFE_CODECS = ("h264", "vp8", "vp9")
 # Containers whose packet timestamps name every frame, so PyAV may seek (AVI's do not).
 SEEK_SAFE_FORMATS = ("mp4", "mov", "matroska", "webm")
 BACKENDS = ("auto", "decord", "pyav")
+log = logging.getLogger("cost.data")
+
+
+@functools.cache
+def decord_available() -> bool:
+    """Whether decord imports here (its wheels are for Linux x86-64 and Windows); else `auto` uses PyAV."""
+    try:
+        import decord  # noqa: F401
+    except ImportError as e:
+        log.info("decord is not installed (%s): the auto decode backend reads every video with PyAV", e)
+        return False
+    return True
+
+
+def require_decord(key: str = "backend") -> None:
+    """Stop early, not per video, when decord is asked for by name but is missing."""
+    if not decord_available():
+        raise ImportError(f"{key}=decord needs the decord package, which is not installed here (it has wheels "
+                          f"for Linux x86-64 and Windows only); use {key}=auto or {key}=pyav")
 
 
 class VideoReadError(RuntimeError):
@@ -256,8 +276,10 @@ class Video:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.path = str(path)
         self.num_threads = num_threads
+        if backend == "decord":
+            require_decord()
         self.info = probe(self.path)
-        use_decord = backend == "decord" or (backend == "auto" and self.info.decord_exact)
+        use_decord = backend == "decord" or (backend == "auto" and self.info.decord_exact and decord_available())
         self.backend = "decord" if use_decord else "pyav"
         self._vr = None
         self.frames_decoded: int | None = None  # by the last read's PyAV path (None: decord read it)
