@@ -41,28 +41,71 @@ def _pins() -> list[Requirement]:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory) -> Path:
     where = tmp_path_factory.mktemp("wheels")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(where),
-                    "antlr4-python3-runtime==4.9.3"], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(where), "antlr4-python3-runtime==4.9.3"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return where
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("python,platform", [("3.12", "x86_64-manylinux_2_28"), ("3.13", "x86_64-manylinux_2_28"),
-                                             ("3.12", "aarch64-apple-darwin"), ("3.13", "aarch64-manylinux_2_28"),
-                                             ("3.12", "x86_64-pc-windows-msvc")])
+@pytest.mark.parametrize(
+    "python,platform",
+    [
+        ("3.12", "x86_64-manylinux_2_28"),
+        ("3.13", "x86_64-manylinux_2_28"),
+        ("3.12", "aarch64-apple-darwin"),
+        ("3.13", "aarch64-manylinux_2_28"),
+        ("3.12", "x86_64-pc-windows-msvc"),
+    ],
+)
 def test_pinned_dependencies_resolve(python, platform, wheels, tmp_path):
     out = tmp_path / "resolved.txt"
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", MACOSX_DEPLOYMENT_TARGET="14.0")
-    proc = subprocess.run([sys.executable, "-m", "uv", "pip", "compile", str(REPO / "pyproject.toml"),
-                           "--extra", "dev", "--python-version", python, "--python-platform", platform,
-                           "--no-config", "--no-build", "--find-links", str(wheels), "--cache-dir",
-                           str(wheels / "uv-cache"), "--no-header", "--no-annotate", "-q", "-o", str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "compile",
+            str(REPO / "pyproject.toml"),
+            "--extra",
+            "dev",
+            "--python-version",
+            python,
+            "--python-platform",
+            platform,
+            "--no-config",
+            "--no-build",
+            "--find-links",
+            str(wheels),
+            "--cache-dir",
+            str(wheels / "uv-cache"),
+            "--no-header",
+            "--no-annotate",
+            "-q",
+            "-o",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     resolved = dict(line.split("==", 1) for line in out.read_text().split() if "==" in line)
-    markers = dict(PLATFORMS[platform], python_version=python, python_full_version=python + ".0", extra="dev",
-                   implementation_name="cpython", platform_python_implementation="CPython",
-                   os_name="nt" if platform.endswith("msvc") else "posix")
+    markers = dict(
+        PLATFORMS[platform],
+        python_version=python,
+        python_full_version=python + ".0",
+        extra="dev",
+        implementation_name="cpython",
+        platform_python_implementation="CPython",
+        os_name="nt" if platform.endswith("msvc") else "posix",
+    )
     for req in _pins():
         if req.marker is not None and not req.marker.evaluate(markers):
             assert req.name not in resolved, f"{req.name} resolved on {platform} against its marker"
@@ -80,8 +123,9 @@ def test_requires_python_covers_311_to_313():
 
 
 def _make(*args: str) -> str:
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], capture_output=True,
-                          text=True, check=True, timeout=60).stdout
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), *args], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
 
 
 def test_make_help_lists_every_target_once():

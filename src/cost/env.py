@@ -33,10 +33,14 @@ def torch_lines() -> list[str]:
         lines.append(f"cuDNN:    {torch.backends.cudnn.version()}")
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            lines.append(f"GPU {i}:    {p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability {p.major}.{p.minor}")
+            lines.append(
+                f"GPU {i}:    {p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability {p.major}.{p.minor}"
+            )
         bf16 = torch.cuda.is_bf16_supported()
-        lines.append(f"bf16:     {'yes' if bf16 else 'no'} (trainer.precision=bf16-mixed "
-                     f"{'runs on the GPU' if bf16 else 'is not supported: use 16-mixed or 32'})")
+        lines.append(
+            f"bf16:     {'yes' if bf16 else 'no'} (trainer.precision=bf16-mixed "
+            f"{'runs on the GPU' if bf16 else 'is not supported: use 16-mixed or 32'})"
+        )
     else:
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
@@ -50,11 +54,15 @@ def torch_lines() -> list[str]:
 def decoder_lines() -> list[str]:
     decord = _module_version("decord")
     av = _module_version("av")
+    from cost.data.nvdec import nvdec_unavailable
+
     nvdec = _module_version("PyNvVideoCodec")
+    why_not = nvdec_unavailable()
     return [
         f"decord:   {decord or 'not installed (the auto decode backend uses PyAV for every video)'}",
         f"PyAV:     {av or 'not installed (required: pip install -e .)'}",
-        f"NVDEC:    {'PyNvVideoCodec ' + nvdec if nvdec else 'not installed (PyNvVideoCodec does not import)'}",
+        f"NVDEC:    PyNvVideoCodec {nvdec or 'not installed'}; data.decode_backend=nvdec "
+        + ("can run" if why_not is None else f"cannot run ({why_not})"),
     ]
 
 
@@ -73,8 +81,11 @@ def config_lines(overrides: list[str]) -> list[str]:
     wandb_cfg = cfg.logger.get("wandb")
     if wandb_cfg:
         mode = _wandb_mode(wandb_cfg.get("mode"))
-        wandb = mode + ("" if mode != "offline" else " (runs are kept under <run dir>/wandb; "
-                        "`wandb login` or WANDB_MODE=online to log online)")
+        wandb = mode + (
+            ""
+            if mode != "offline"
+            else " (runs are kept under <run dir>/wandb; `wandb login` or WANDB_MODE=online to log online)"
+        )
     else:
         wandb = "not used (logger has no wandb)"
     return [
@@ -88,8 +99,12 @@ def config_lines(overrides: list[str]) -> list[str]:
 
 def report(overrides: list[str] | None = None) -> list[str]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return [f"python:   {platform.python_version()} on {platform.system()} {platform.machine()}, {cpus} CPUs",
-            *torch_lines(), *decoder_lines(), *config_lines(list(overrides or []))]
+    return [
+        f"python:   {platform.python_version()} on {platform.system()} {platform.machine()}, {cpus} CPUs",
+        *torch_lines(),
+        *decoder_lines(),
+        *config_lines(list(overrides or [])),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

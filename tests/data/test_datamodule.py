@@ -116,6 +116,7 @@ def _ddp_worker(rank, world, store_path, root, out_dir):
         torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_test_loader_under_real_ddp_covers_every_video_once(synthetic_root, tmp_path):
     world = 2
     torch.multiprocessing.spawn(_ddp_worker, args=(world, str(tmp_path / "store"), str(synthetic_root),

@@ -69,8 +69,13 @@ def _run(tmp_path: Path, root: Path, name: str, block: bool) -> tuple[dict, str]
     script.write_text(textwrap.dedent(DATA_PATH))
     out = tmp_path / f"{name}.pt"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, str(script), str(root), str(out), repr(SMALL_SYNTHETIC)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(root), str(out), repr(SMALL_SYNTHETIC)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return torch.load(out, weights_only=False), proc.stderr
 

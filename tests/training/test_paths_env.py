@@ -12,7 +12,6 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from cost.training.config import CONFIG_DIR, REPO_ROOT
-
 from training_helpers import FAST, PYTHON, RUN_PY, subprocess_env
 
 
@@ -55,10 +54,16 @@ def test_run_reads_and_writes_where_the_environment_says(tmp_path):
     under COST_DATA_DIR and the run lands under COST_OUTPUT_DIR."""
     env = subprocess_env()
     env.update(COST_DATA_DIR=str(tmp_path / "datasets"), COST_OUTPUT_DIR=str(tmp_path / "results"))
-    small = ["data.synthetic.num_train=32", "data.synthetic.num_val=16", "data.synthetic.num_test=16",
-             "data.synthetic.min_frames=20", "data.synthetic.max_frames=36"]
-    p = subprocess.run([PYTHON, str(RUN_PY), *FAST, *small, "debug=fast"], env=env, capture_output=True,
-                       text=True, timeout=600)
+    small = [
+        "data.synthetic.num_train=32",
+        "data.synthetic.num_val=16",
+        "data.synthetic.num_test=16",
+        "data.synthetic.min_frames=20",
+        "data.synthetic.max_frames=36",
+    ]
+    p = subprocess.run(
+        [PYTHON, str(RUN_PY), *FAST, *small, "debug=fast"], env=env, capture_output=True, text=True, timeout=600
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert len((tmp_path / "datasets" / "synthetic" / "train.txt").read_text().splitlines()) == 32
     result = tmp_path / "results" / "runs" / "cost_b_rtiny_synthetic_f8" / "results.json"
@@ -66,10 +71,19 @@ def test_run_reads_and_writes_where_the_environment_says(tmp_path):
 
 
 def test_cost_env_reports_what_a_run_will_use(tmp_path):
-    env = dict(os.environ, COST_DATA_DIR=str(tmp_path / "datasets"), COST_OUTPUT_DIR=str(tmp_path / "results"),
-               WANDB_MODE="offline")
-    p = subprocess.run([PYTHON, "-m", "cost.env", f"paths.log_dir={tmp_path / 'cli_out'}", "data=kinetics"],
-                       env=env, capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ,
+        COST_DATA_DIR=str(tmp_path / "datasets"),
+        COST_OUTPUT_DIR=str(tmp_path / "results"),
+        WANDB_MODE="offline",
+    )
+    p = subprocess.run(
+        [PYTHON, "-m", "cost.env", f"paths.log_dir={tmp_path / 'cli_out'}", "data=kinetics"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     lines = dict(line.split(":", 1) for line in p.stdout.splitlines())
     lines = {k.strip(): v.strip() for k, v in lines.items()}

@@ -29,6 +29,7 @@ def _train(data_dir, out: Path, *overrides):
     return train(cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["c2d", "c3d", "cost_a", "cost_b"])
 def test_fast_dev_run_every_arch(data_dir, tmp_path, arch):
     share = "false" if arch == "cost_a" else "true"  # also covers CoST without sharing
@@ -49,6 +50,7 @@ def test_fast_dev_run_every_arch(data_dir, tmp_path, arch):
         _check_coefficient_files(tmp_path, _test_labels(data_dir)[:8], names)
 
 
+@pytest.mark.slow
 def test_fast_dev_run_bf16_mixed_and_authors_recipe(data_dir, tmp_path):
     rec = _train(data_dir, tmp_path, "trainer.precision=bf16-mixed", "optim=authors", "debug=fast")
     assert rec["arch"] == "cost_b" and rec["num_videos"] == 8 and 0 <= rec["top1"] <= rec["top5"] <= 100

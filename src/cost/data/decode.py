@@ -65,8 +65,10 @@ def decord_available() -> bool:
 def require_decord(key: str = "backend") -> None:
     """Stop early, not per video, when decord is asked for by name but is missing."""
     if not decord_available():
-        raise ImportError(f"{key}=decord needs the decord package, which is not installed here (it has wheels "
-                          f"for Linux x86-64 and Windows only); use {key}=auto or {key}=pyav")
+        raise ImportError(
+            f"{key}=decord needs the decord package, which is not installed here (it has wheels "
+            f"for Linux x86-64 and Windows only); use {key}=auto or {key}=pyav"
+        )
 
 
 class VideoReadError(RuntimeError):
