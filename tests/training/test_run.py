@@ -258,7 +258,7 @@ def test_predict_one_video(trained, data_dir):
     line = (root / "test.txt").read_text().splitlines()[0]
     video = root / line.rsplit(" ", 1)[0]
 
-    net, ckpt_names, _ = load_classifier(ckpt)
+    net, ckpt_names, _, _ = load_classifier(ckpt)
     assert ckpt_names == names  # class names travel in the checkpoint
     probs, coefficients, layers = predict(net, video, frames=8, stride=4, clips=3, short_side=48)
     assert probs.shape == (len(names),) and probs.sum().item() == pytest.approx(1.0, abs=1e-5)

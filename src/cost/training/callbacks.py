@@ -14,8 +14,10 @@ from pytorch_lightning.callbacks import (
     RichProgressBar,
     TQDMProgressBar,
 )
-from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
+
+from .loggers import ResumableCSVLogger
 
 WANDB_ID_FILE = "wandb_id.txt"
 
@@ -84,7 +86,7 @@ def build_loggers(cfg, output_dir: Path, name: str) -> list:
     loggers = []
     lc = cfg.logger
     if lc.get("csv"):
-        loggers.append(CSVLogger(save_dir=str(output_dir), name="csv", version=""))
+        loggers.append(ResumableCSVLogger(save_dir=str(output_dir), name="csv", version=""))
     if lc.get("wandb"):
         w = lc.wandb
         mode = _wandb_mode(w.get("mode"))
