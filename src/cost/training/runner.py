@@ -134,7 +134,10 @@ def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
 
 
 def _check_init_checkpoint(cfg: DictConfig) -> str | None:
-    """``frames.init_checkpoint`` read weights-only now (not once per rank after the processes start)."""
+    """``frames.init_checkpoint`` and ``model.pretrained`` read weights-only now (not once per
+    rank after the processes start)."""
+    if cfg.model.get("pretrained"):
+        checkpoints.imagenet_state(cfg.model.pretrained)
     path = init_checkpoint(cfg)
     if path:
         ckpt = checkpoints.load(path, "frames.init_checkpoint")
