@@ -257,6 +257,17 @@ def test_resume_false_moves_the_previous_run_aside(tiny_run, data_dir, tmp_path)
     assert json.loads((run_dir / "results.json").read_text())["global_step"] == 1
 
 
+def test_tables_leave_out_runs_kept_aside_and_debug_runs(tiny_run, tmp_path):
+    from cost.analysis import load_runs
+
+    out, _, _ = tiny_run
+    record = json.loads((out / "results.json").read_text())
+    for rel, extra in (("runs/real", {}), ("runs/real/previous-1", {}), ("runs/real_debug", {"debug": True})):
+        (tmp_path / rel).mkdir(parents=True)
+        (tmp_path / rel / "results.json").write_text(json.dumps({**record, **extra}))
+    assert [Path(r["run_dir"]).name for r in load_runs(tmp_path / "runs")] == ["real"]
+
+
 # ---------------------------------------------------------------- 4. one process per run dir
 @pytest.mark.slow
 def test_second_process_on_a_run_dir_stops_and_names_the_holder(data_dir, tmp_path):
