@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from cost.models import build_model, cost_layers, load_imagenet_2d
+from cost.training.checkpoints import CheckpointError, imagenet_state
 
 
 class Bottleneck2d(nn.Module):
@@ -160,7 +161,7 @@ def test_file_round_trip_with_wrappers(tmp_path):
     path = tmp_path / "r.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in net2d.state_dict().items()}}, path)
     model = build_model("c2d", "tiny", num_classes=10)
-    load_imagenet_2d(model, path)
+    load_imagenet_2d(model, imagenet_state(path))
     assert torch.equal(model.conv1.weight[:, :, 0], net2d.conv1.weight)
 
 
@@ -172,13 +173,15 @@ def test_files_load_weights_only(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
         pickle.dump({"conv1.weight": NotAStateDict()}, f)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(CheckpointError, match=r"model\.pretrained=.*evil\.pth: refused"):
+        imagenet_state(path)
+    with pytest.raises(TypeError, match="imagenet_state"):  # the models layer reads no files
         load_imagenet_2d(build_model("c2d", "tiny"), path)
 
 
 def test_missing_file_names_the_path_and_key(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"model\.pretrained"):
-        load_imagenet_2d(build_model("c2d", "tiny"), tmp_path / "nope.pth")
+        imagenet_state(tmp_path / "nope.pth")
 
 
 def test_depth_mismatch_is_a_clear_error_and_leaves_the_model_alone():

@@ -34,7 +34,9 @@ def tiny_sweep(data_dir, tmp_path_factory):
     """Two real jobs (C2D, CoST(b)), each a separate run.py process, a few steps each."""
     out = tmp_path_factory.mktemp("sweep")
     args = [
-        "model=c2d,cost_b", "debug=short", "logger=csv", "data.num_workers=0", "trainer.accelerator=cpu",
+        # debug=short's settings, but a real run: debug runs are left out of the tables
+        "model=c2d,cost_b", "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2", "callbacks.checkpoint_every_n_steps=2", "logger=csv", "data.num_workers=0", "trainer.accelerator=cpu",
         "callbacks.rich_progress=false", "print_tables=false", "data.test_clips=2",
         f"paths.data_dir={data_dir}", f"paths.log_dir={out}",
     ]
@@ -139,7 +141,7 @@ def test_submitit_local_multirun(data_dir, tmp_path):
     """hydra -m through hydra-submitit-launcher's local executor (the SLURM launcher's code
     path without SLURM): two jobs, each in its own process, each writes its results."""
     args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=20", "model=c2d,cost_a",
-            "debug=fast", "logger=csv", "data.num_workers=0", "trainer.accelerator=cpu",
+            "trainer.fast_dev_run=true", "logger=csv", "data.num_workers=0", "trainer.accelerator=cpu",
             "callbacks.rich_progress=false", "print_tables=false",
             f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}"]
     proc = subprocess.run([PYTHON, str(REPO_ROOT / "src" / "run.py"), *args], env=subprocess_env(),

@@ -321,7 +321,8 @@ def test_32_frame_run_finds_its_8_frame_run_by_itself(trained, data_dir, tmp_pat
 def test_ddp_training_run_two_processes(data_dir, tmp_path):
     """run.py itself under 2-process DDP (gloo): trains, validates, tests, writes the outputs."""
     args = [PYTHON, str(RUN_PY), f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", "name=ddp_run",
-            "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "debug=short", "logger=csv",
+            "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "logger=csv", "trainer.max_steps=4",
+            "trainer.val_check_interval=2", "trainer.limit_val_batches=2", "callbacks.checkpoint_every_n_steps=2",
             "data.num_workers=0", "callbacks.rich_progress=false", "print_tables=false", "data.test_clips=2",
             "trainer.limit_test_batches=null"]
     p = subprocess.run(args, capture_output=True, text=True, env=subprocess_env(), timeout=300)
@@ -347,7 +348,7 @@ def test_predict_one_video(trained, data_dir):
     line = (root / "test.txt").read_text().splitlines()[0]
     video = root / line.rsplit(" ", 1)[0]
 
-    net, ckpt_names, _ = load_classifier(ckpt)
+    net, ckpt_names, _, _ = load_classifier(ckpt)
     assert ckpt_names == names  # class names travel in the checkpoint
     probs, coefficients, layers = predict(net, video, frames=8, stride=4, clips=3, short_side=48)
     assert probs.shape == (len(names),) and probs.sum().item() == pytest.approx(1.0, abs=1e-5)

@@ -18,14 +18,19 @@ ARCH_NAMES = {"c2d": "C2D", "c3d": "C3D", "cost_a": "CoST(a)", "cost_b": "CoST(b
 
 
 def load_runs(paths) -> list[dict]:
-    """Every ``results.json`` at or under the given run or sweep directories."""
+    """Every ``results.json`` at or under the given run or sweep directories, except debug runs
+    (``"debug": true``) and earlier runs kept in a run's ``previous-N/`` folders."""
     runs = []
     for path in [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]:
         if not path.exists():
             raise FileNotFoundError(f"no run or sweep directory at {path}")
-        files = [path] if path.is_file() else sorted(path.rglob("results.json"))
+        files = [path] if path.is_file() else sorted(
+            f for f in path.rglob("results.json")
+            if not any(part.startswith("previous-") for part in f.relative_to(path).parts[:-1]))
         for file in files:
             record = json.loads(file.read_text())
+            if record.get("debug"):
+                continue
             missing = [k for k in REQUIRED if k not in record]
             if missing:
                 raise ValueError(f"{file} lacks {', '.join(missing)}: was it written by src/run.py or src/eval.py?")

@@ -38,17 +38,12 @@ class InflationReport:
         )
 
 
-def _read_state_dict(state_dict_or_path) -> dict[str, torch.Tensor]:
-    if isinstance(state_dict_or_path, (str, Path)):
-        path = Path(state_dict_or_path).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"ImageNet weights not found at {path}; set model.pretrained to imagenet, a URL or a "
-                "local torchvision-layout ResNet-50/101 state dict"
-            )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    else:
-        state = state_dict_or_path
+def _read_state_dict(state) -> dict[str, torch.Tensor]:
+    if isinstance(state, (str, Path)):
+        raise TypeError(
+            f"load_imagenet_2d takes a state dict, not the path {state}: read the file weights-only "
+            "with cost.training.checkpoints.imagenet_state(path) first"
+        )
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -70,16 +65,16 @@ def inflate_kernel(weight: torch.Tensor, time_size: int, mode: str = "mean") -> 
     return out
 
 
-def load_imagenet_2d(model: nn.Module, state_dict_or_path, inflate: str = "mean") -> InflationReport:
+def load_imagenet_2d(model: nn.Module, state_dict, inflate: str = "mean") -> InflationReport:
     """Initialise ``model`` (any arch) from a torchvision-layout 2D ResNet state dict.
 
-    Files load with ``weights_only=True``. Raises ``ValueError`` naming the keys when the
+    ``state_dict`` is a dict (cost.training.checkpoints.imagenet_state reads a file). Raises ``ValueError`` naming the keys when the
     checkpoint does not fit the model (wrong depth, missing layers, shape mismatch) and
     leaves the model unchanged in that case.
     """
     if inflate not in INFLATE_MODES:
         raise ValueError(f"model.inflate={inflate!r}: choose one of {', '.join(INFLATE_MODES)}")
-    source = _read_state_dict(state_dict_or_path)
+    source = _read_state_dict(state_dict)
     target = model.state_dict()
     report, new_state, problems = InflationReport(), {}, []
 

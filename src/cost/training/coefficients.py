@@ -8,6 +8,7 @@ that class's videos). The overall view importance is the mean over layers.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import torch
@@ -80,15 +81,19 @@ def scalars(rows: list[dict], prefix: str = "coef") -> dict[str, float]:
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str], append: bool = False) -> None:
+    """Append rows, or write the whole file through a temporary file and a rename (atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not (append and path.exists())
-    with open(path, "a" if append else "w", newline="") as f:
+    target = path if not new else path.with_name(f".{path.name}.tmp")
+    with open(target, "a" if not new else "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         if new:
             writer.writeheader()
         for r in rows:
             writer.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in columns})
+    if new:
+        os.replace(target, path)
 
 
 def read_csv(path: Path) -> list[dict]:

@@ -47,10 +47,21 @@ def _gpu_precision(accelerator, gpu: str = "bf16-mixed", cpu: str = "32-true") -
     return cpu
 
 
+def debug_tag(debug_run) -> str:
+    """Runs of a debug preset (debug_run: true) live in <name>_debug, apart from the real run."""
+    return "_debug" if debug_run in (True, "true", "True") else ""
+
+
+def _ckpt_run(ckpt_path) -> str:
+    """eval.py's run name: the trained run's name (<run>/checkpoints/x.ckpt), else the file's stem."""
+    path = Path(str(ckpt_path))
+    return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+
+
 def register_resolvers() -> None:
     """Idempotent: registering twice is allowed (run.py and tests both call it)."""
     for name, fn in (("repo_root", repo_root), ("data_name", _data_name), ("share_tag", _share_tag),
-                     ("gpu_precision", _gpu_precision)):
+                     ("gpu_precision", _gpu_precision), ("debug_tag", debug_tag), ("ckpt_run", _ckpt_run)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 
@@ -157,3 +168,105 @@ def quote_numeric_choices(args: list[str]) -> list[str]:
                         arg = prefix + ",".join(f"'{v}'" for v in values)
         out.append(arg)
     return out
+
+
+# ---------------------------------------------------------------- checks before heavy work
+def _whole(value, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _gpus_requested(devices) -> int | None:
+    """How many GPU indices ``trainer.devices`` asks for (None: "all there are")."""
+    if isinstance(devices, bool):
+        return None
+    if isinstance(devices, int):
+        return None if devices == -1 else devices
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text in ("auto", "-1"):
+            return None
+        if "," in text:
+            return max(int(i) for i in text.split(",") if i.strip()) + 1
+        return int(text) if text.isdigit() else None
+    try:
+        return max(int(i) for i in devices) + 1
+    except (TypeError, ValueError):
+        return None
+
+
+def _device_problems(trainer_cfg) -> list[str]:
+    import torch
+
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda", "auto"):
+        return []
+    devices = trainer_cfg.get("devices", 1)
+    wanted = _gpus_requested(devices)
+    present = torch.cuda.device_count()
+    if wanted is None or wanted <= present:
+        return []
+    if accelerator == "auto" and present == 0:
+        if wanted == 1:
+            return []
+        return [f"trainer.devices={devices} but this machine has no GPU, and with trainer.accelerator=auto "
+                f"that would start {wanted} CPU processes: set trainer.devices=1, or trainer.accelerator=cpu "
+                f"if you do want {wanted} CPU processes"]
+    return [f"trainer.devices={devices} asks for {wanted} GPUs (trainer.accelerator={accelerator}) but this "
+            f"machine has {present}: set trainer.devices to at most {present}"
+            + ("" if present else " or trainer.accelerator=cpu")]
+
+
+def _data_file_problems(data_cfg, splits) -> list[str]:
+    """The data root and the annotation files the stages will read (the synthetic set is built on use)."""
+    fmt = str(data_cfg.get("format", ""))
+    if fmt == "synthetic":
+        return []
+    root = Path(str(data_cfg.get("root")))
+    if not root.is_dir():
+        return [f"data.root={root} does not exist: set data.root (or paths.data_dir) to the folder that holds "
+                f"the dataset (see the README's data preparation section)"]
+    needed = list(splits)
+    if fmt in ("kinetics", "folder") and not data_cfg.get("class_names") and "train" not in needed:
+        needed.append("train")  # the class names come from the train annotations
+    if fmt == "list" and not data_cfg.get("class_names"):
+        needed += [s for s in ("train", "val", "test") if s not in needed and data_cfg.get(f"{s}_split")]
+    problems = []
+
+    def check(key: str, want_dir: bool = False) -> None:
+        rel = data_cfg.get(key)
+        if rel in (None, ""):
+            problems.append(f"data.{key} is not set: set it to the annotation file (relative to data.root={root})")
+            return
+        path = Path(str(rel)) if Path(str(rel)).is_absolute() else root / str(rel)
+        if not (path.is_dir() if want_dir else path.is_file()):
+            problems.append(f"data.{key}={rel}: {path} does not exist; set data.{key} to the right "
+                            f"{'folder' if want_dir else 'file'} (relative to data.root)")
+
+    for split in needed:
+        check(f"{split}_split", want_dir=fmt == "folder")
+        videos = data_cfg.get(f"{split}_videos")
+        if videos and not (root / str(videos)).is_dir():
+            problems.append(f"data.{split}_videos={videos}: {root / str(videos)} does not exist")
+    if fmt == "moments":
+        check("categories")
+    if data_cfg.get("class_names"):
+        check("class_names")
+    return problems
+
+
+def preflight(cfg: DictConfig, splits: tuple[str, ...]) -> None:
+    """Settings that would fail only after minutes (or once per DDP rank): checked in a second,
+    before any dataset, network or process is built. Raises one error listing every problem."""
+    d = cfg.data
+    problems = []
+    for key, optional in (("batch_size", False), ("val_batch_size", True), ("test_batch_size", True)):
+        value = d.get(key)
+        if not (optional and value is None) and not _whole(value, 1):
+            problems.append(f"data.{key}={value!r} must be a whole number >= 1" + (" (or null)" if optional else ""))
+    for key, minimum in (("num_workers", 0), ("decode_threads", 1)):
+        if key in d and not _whole(d.get(key), minimum):
+            problems.append(f"data.{key}={d.get(key)!r} must be a whole number >= {minimum}")
+    problems += _device_problems(cfg.trainer)
+    problems += _data_file_problems(d, splits)
+    if problems:
+        raise ValueError("the run cannot start:\n  " + "\n  ".join(problems))

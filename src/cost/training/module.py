@@ -23,6 +23,7 @@ from cost.data.transforms import finish_batch
 from cost.models import cost_layers, load_imagenet_2d
 from cost.models.pretrained import resolve as pretrained_weights
 
+from . import checkpoints
 from . import coefficients as coefs
 from . import predictions
 from .metrics import VideoMetrics
@@ -43,7 +44,7 @@ def build_net(model_cfg, num_classes: int) -> nn.Module:
     net = instantiate(cfg, num_classes=num_classes, _convert_="all")
     path = pretrained_weights(pretrained, cfg.get("depth"))
     if path:
-        report = load_imagenet_2d(net, path, inflate=inflate)
+        report = load_imagenet_2d(net, checkpoints.imagenet_state(path), inflate=inflate)
         rank_zero_info(f"ImageNet init from {path}: {report}")
     if model_cfg.get("channels_last"):
         net.to(memory_format=torch.channels_last_3d)
@@ -71,6 +72,8 @@ class VideoClassifier(pl.LightningModule):
         eval_chunk: forward at most this many clips at once at evaluation (0 = all views).
         test_average: how a video's views are combined: mean of softmax scores (the paper's
             [reading]) or softmax of the mean logits.
+        clip: the clip settings the network was trained on (num_frames, frame_stride,
+            test_short_side, train_crop); eval.py and predict.py take them from the checkpoint.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class VideoClassifier(pl.LightningModule):
         eval_chunk: int = 0,
         batch_size: int | None = None,
         test_average: str = "softmax",
+        clip: dict | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -119,24 +123,8 @@ class VideoClassifier(pl.LightningModule):
             self.class_names = [str(i) for i in range(num_classes)]
 
     def _load_init(self, path: str) -> None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise FileNotFoundError(f"frames.init_checkpoint={path}: no such checkpoint")
-        state = torch.load(p, map_location="cpu", weights_only=False)
-        state = state.get("state_dict", state)
-        net_state = {k[4:]: v for k, v in state.items() if k.startswith("net.")} or state
-        try:
-            missing, unexpected = self.net.load_state_dict(net_state, strict=False)
-        except RuntimeError as err:  # shape mismatch: another arch, depth or class count
-            raise ValueError(
-                f"frames.init_checkpoint={path} does not fit model {self.hparams.model.get('arch')}: {err}"
-            ) from None
-        if missing or unexpected:
-            raise ValueError(
-                f"frames.init_checkpoint={path} does not fit model "
-                f"{self.hparams.model.get('arch')}: missing {missing[:5]}, unexpected {unexpected[:5]}"
-            )
-        rank_zero_info(f"initialised the network from {p}")
+        checkpoints.load_network(self.net, path, "frames.init_checkpoint")
+        rank_zero_info(f"initialised the network from {path}")
 
     def setup(self, stage: str) -> None:
         if self._trainer is not None and self.trainer.strategy.root_device.type == "cuda":
@@ -144,6 +132,9 @@ class VideoClassifier(pl.LightningModule):
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is not None and getattr(dm, "class_names", None):
             self.class_names = list(dm.class_names)
+        if self.net is not None and getattr(dm, "num_classes", None) not in (None, self.hparams.num_classes):
+            raise ValueError(f"the data has {dm.num_classes} classes but the network was built for "
+                             f"{self.hparams.num_classes} (the checkpoint's): evaluate it on its own dataset")
         if self.net is None:
             if dm is None or getattr(dm, "num_classes", None) is None:
                 raise RuntimeError("num_classes unknown: pass it or use a data module with .num_classes")
@@ -234,19 +225,21 @@ class VideoClassifier(pl.LightningModule):
         self._skipped = []
 
     def _gather_skipped(self) -> list[str]:
+        """Every skipped test item of all ranks (a video listed twice is there twice)."""
         skipped = list(self._skipped)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             gathered = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(gathered, skipped)
             skipped = [s for part in gathered for s in part]
-        return sorted(set(skipped))
+        return sorted(skipped)
 
     def _finish(self, metric: VideoMetrics, prefix: str) -> dict:
         res = metric.compute()
         metric.reset()
         # statistics and files on CPU; torchmetrics squeezes a one-video label to 0-d
         res["coef"], res["label"] = res["coef"].cpu(), res["label"].cpu().reshape(-1)
-        res["skipped_videos"] = self._gather_skipped()
+        skipped = self._gather_skipped()
+        res["skipped_videos"], res["num_skipped"] = sorted(set(skipped)), len(skipped)
         rows = coefs.layer_rows(self.layers, res["coef"])
         res["coef_rows"] = rows
         values = {f"{prefix}/{k}": res[k] for k in ("top1", "top5", "average")}
@@ -276,11 +269,12 @@ class VideoClassifier(pl.LightningModule):
         res = self._finish(self.test_metrics, "test")
         datasets = getattr(getattr(self.trainer, "datamodule", None), "datasets", None)
         expected = len(datasets["test"]) if isinstance(datasets, dict) and "test" in datasets else None
-        if self.trainer.limit_test_batches not in (None, 1.0) or self.trainer.fast_dev_run:
+        limit = self.trainer.limit_test_batches  # Lightning: an int is a batch count, a float a fraction
+        if isinstance(limit, int) or (limit is not None and limit < 1.0) or self.trainer.fast_dev_run:
             expected = None  # a partial test run is not checked against the split
-        if expected is not None and res["num_videos"] + len(res["skipped_videos"]) != int(expected):
+        if expected is not None and res["num_videos"] + res["num_skipped"] != int(expected):
             raise RuntimeError(
-                f"evaluated {res['num_videos']} videos (+{len(res['skipped_videos'])} skipped) "
+                f"evaluated {res['num_videos']} videos (+{res['num_skipped']} skipped) "
                 f"but the test split has {expected}: the test loader lost or repeated videos"
             )
         self.test_results = res
@@ -346,6 +340,6 @@ def results_record(res: dict, cfg) -> dict:
 
 
 def write_json(path: Path, record: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    from .rundir import write_text_atomic
+
+    write_text_atomic(Path(path), json.dumps(record, indent=2) + "\n")

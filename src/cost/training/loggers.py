@@ -1,0 +1,106 @@
+"""A CSV logger whose metrics.csv survives crashes and resumes.
+
+Lightning's ``CSVLogger`` deletes ``metrics.csv`` when its folder already holds one, so every
+resume (and every SLURM requeue) lost the history. ``ResumableCSVLogger`` keeps it:
+
+* one row per step: everything logged at a step (train, lr, validation, test) is merged into
+  that step's row, so each step appears exactly once;
+* on resume, the rows already in the file are read back; a step that the resumed run logs
+  again (steps after the checkpoint that were logged before the crash and are now replayed)
+  has its values **replaced by the replay**; values the replay does not log again are kept;
+* rows are flushed whenever a checkpoint is saved, so every step up to a checkpoint is on disk
+  before the run can be resumed from it; the file is rewritten through a temporary file and a
+  rename whenever earlier rows change, and appended to otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from lightning_fabric.loggers.logger import rank_zero_experiment
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+
+
+def read_rows(path: Path) -> dict[int, dict]:
+    """``metrics.csv`` as {step: {metric: value}} (empty cells dropped; a torn last line skipped)."""
+    rows: dict[int, dict] = {}
+    if not path.is_file():
+        return rows
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                step = int(float(row.get("step") or ""))
+            except ValueError:  # a line cut by a crash
+                continue
+            values = {k: v for k, v in row.items() if k and k != "step" and v not in (None, "")}
+            rows.setdefault(step, {}).update(values)
+    return rows
+
+
+class _MergingWriter(ExperimentWriter):
+    def __init__(self, log_dir: str) -> None:
+        super().__init__(log_dir)
+        self.rows = read_rows(Path(self.metrics_file_path))
+        self._written: set[int] = set(self.rows)
+        self._dirty_old_rows = False
+        self.metrics_keys = sorted({k for r in self.rows.values() for k in r})
+
+    def _check_log_dir_exists(self) -> None:
+        """Lightning deletes an existing metrics.csv here; this writer continues it instead."""
+
+    def log_metrics(self, metrics_dict: dict, step: int | None = None) -> None:
+        if step is None:
+            step = max(self.rows, default=-1) + 1
+        values = {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics_dict.items()}
+        if step in self._written:
+            self._dirty_old_rows = True  # a replayed or later-merged step: rewrite the file
+        self.rows.setdefault(int(step), {}).update(values)
+        self.metrics.append({"step": step})  # marks unsaved work for the base class's bookkeeping
+
+    def save(self) -> None:
+        if not self.metrics:
+            return
+        path = Path(self.metrics_file_path)
+        new_steps = sorted(set(self.rows) - self._written)
+        keys = sorted({k for r in self.rows.values() for k in r})
+        columns = keys + ["step"]
+        if self._dirty_old_rows or keys != self.metrics_keys or not path.is_file() \
+                or (self._written and new_steps and new_steps[0] < max(self._written)):
+            tmp = path.with_name(f".{path.name}.tmp")
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows({**self.rows[s], "step": s} for s in sorted(self.rows))
+            os.replace(tmp, path)
+        else:
+            with open(path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=columns).writerows({**self.rows[s], "step": s} for s in new_steps)
+        self.metrics_keys = keys
+        self._written = set(self.rows)
+        self._dirty_old_rows = False
+        self.metrics = []
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``CSVLogger`` that keeps ``<save_dir>/<name>/<version>/metrics.csv`` across resumes (see
+    the module docstring). Same arguments as Lightning's; ``version=""`` puts the files directly
+    in ``<save_dir>/<name>``."""
+
+    def __init__(self, save_dir, name: str = "csv", version: int | str | None = "", **kwargs) -> None:
+        super().__init__(save_dir=save_dir, name=name, version=version, **kwargs)
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> _MergingWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _MergingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+    def after_save_checkpoint(self, checkpoint_callback) -> None:
+        """Every step up to a checkpoint is on disk before anyone can resume from it."""
+        if self._experiment is not None:
+            self.save()
