@@ -349,7 +349,7 @@ def test_eval_rebuilds_the_trained_network_and_clips(tiny_run, data_dir, tmp_pat
 
 @pytest.mark.slow
 def test_eval_refuses_a_conflicting_model_override(tiny_run, data_dir, tmp_path):
-    out, rec, split = tiny_run
+    _, rec, _ = tiny_run
     p = subprocess.run([PYTHON, str(EVAL_PY), f"ckpt_path={rec['checkpoint']}", f"paths.data_dir={data_dir}",
                         f"hydra.run.dir={tmp_path}", "model.pool1_kernel=[3,3,3]", "frames=32", "data.test_clips=3",
                         "logger=none"], capture_output=True, text=True, env=subprocess_env(), timeout=120)
@@ -366,7 +366,7 @@ def test_predict_takes_the_clip_settings_from_the_checkpoint(tiny_run):
     from predict import clip_settings, load_classifier
 
     _, rec, _ = tiny_run
-    net, names, model_cfg, clip = load_classifier(rec["checkpoint"])
+    _, _, model_cfg, clip = load_classifier(rec["checkpoint"])
     assert model_cfg["pool1_kernel"] == [1, 3, 3] and clip["frame_stride"] == 2 and clip["test_short_side"] == 40
     assert clip_settings(clip, None, None, None) == {"num_frames": 8, "frame_stride": 2, "test_short_side": 40}
     with pytest.raises(SystemExit, match="--stride 4"):

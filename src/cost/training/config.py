@@ -208,9 +208,9 @@ def _device_problems(trainer_cfg) -> list[str]:
     if accelerator == "auto" and present == 0:
         if wanted == 1:
             return []
-        return [f"trainer.devices={devices} but this machine has no GPU, and with trainer.accelerator=auto "
-                f"that would start {wanted} CPU processes: set trainer.devices=1, or trainer.accelerator=cpu "
-                f"if you do want {wanted} CPU processes"]
+        return [(f"trainer.devices={devices} but this machine has no GPU, and with trainer.accelerator=auto "
+                 f"that would start {wanted} CPU processes: set trainer.devices=1, or trainer.accelerator=cpu "
+                 f"if you do want {wanted} CPU processes")]
     return [f"trainer.devices={devices} asks for {wanted} GPUs (trainer.accelerator={accelerator}) but this "
             f"machine has {present}: set trainer.devices to at most {present}"
             + ("" if present else " or trainer.accelerator=cpu")]
@@ -223,8 +223,8 @@ def _data_file_problems(data_cfg, splits) -> list[str]:
         return []
     root = Path(str(data_cfg.get("root")))
     if not root.is_dir():
-        return [f"data.root={root} does not exist: set data.root (or paths.data_dir) to the folder that holds "
-                f"the dataset (see the README's data preparation section)"]
+        return [(f"data.root={root} does not exist: set data.root (or paths.data_dir) to the folder that holds "
+                 f"the dataset (see the README's data preparation section)")]
     needed = list(splits)
     if fmt in ("kinetics", "folder") and not data_cfg.get("class_names") and "train" not in needed:
         needed.append("train")  # the class names come from the train annotations

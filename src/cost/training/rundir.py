@@ -19,8 +19,10 @@ from pathlib import Path
 
 LOCK_FILE = "run.lock"
 PREVIOUS_PREFIX = "previous-"
-# Not part of a run's results: Hydra's record of the current command, its log, the lock.
-_KEPT_IN_PLACE = {".hydra", LOCK_FILE}
+# What a run writes in its directory (runner, module, coefficients, loggers). Only these move:
+# a run directory pointed at a folder that holds anything else leaves the rest alone.
+RUN_OUTPUTS = ("checkpoints", "csv", "wandb", "wandb_id.txt", "results.json", "coefficients.csv",
+               "class_coefficients.csv", "coefficient_curves.csv", "figures")
 
 
 class RunDirectoryInUse(RuntimeError):
@@ -34,7 +36,7 @@ class RunLock:
         self.path = Path(run_dir) / LOCK_FILE
         self._fd: int | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -60,13 +62,8 @@ class RunLock:
 
 
 def run_files(run_dir: Path) -> list[Path]:
-    """What a previous run left in ``run_dir`` (not Hydra's files, the lock, or older runs)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    return sorted(p for p in run_dir.iterdir()
-                  if p.name not in _KEPT_IN_PLACE and not p.name.startswith(PREVIOUS_PREFIX)
-                  and not (p.is_file() and p.suffix == ".log"))
+    """What a previous run left in ``run_dir`` (Hydra's files, the lock and older runs stay)."""
+    return [Path(run_dir) / name for name in RUN_OUTPUTS if (Path(run_dir) / name).exists()]
 
 
 def move_aside(run_dir: Path) -> Path | None:
