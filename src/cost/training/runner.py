@@ -144,9 +144,10 @@ def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
 def _check_init_checkpoint(cfg: DictConfig) -> str | None:
     """``frames.init_checkpoint`` and ``model.pretrained`` read weights-only now (not once per
     rank after the processes start)."""
-    if cfg.model.get("pretrained"):
-        checkpoints.imagenet_state(cfg.model.pretrained)
     path = init_checkpoint(cfg)
+    weights = None if path else pretrained.resolve(cfg.model.get("pretrained"), cfg.model.get("depth"))
+    if weights:  # fetched (imagenet, a URL) or local; build_module finds it in the cache again
+        checkpoints.imagenet_state(weights)
     if path:
         ckpt = checkpoints.load(path, "frames.init_checkpoint")
         saved = ((ckpt.get("hyper_parameters") or {}) if isinstance(ckpt, dict) else {}).get("model")
