@@ -66,7 +66,7 @@ def test_run_reads_and_writes_where_the_environment_says(tmp_path):
     )
     assert p.returncode == 0, p.stderr[-3000:]
     assert len((tmp_path / "datasets" / "synthetic" / "train.txt").read_text().splitlines()) == 32
-    result = tmp_path / "results" / "runs" / "cost_b_rtiny_synthetic_f8" / "results.json"
+    result = tmp_path / "results" / "runs" / "cost_b_rtiny_synthetic_f8_debug" / "results.json"  # a debug run
     assert json.loads(result.read_text())["dataset"] == "synthetic"
 
 

@@ -215,8 +215,8 @@ def test_a_list_run_named_kinetics_lines_up_with_table_5(data_dir, tmp_path):
     root = data_dir / "synthetic"
     cfg = compose_cfg(run_overrides(
         data_dir, tmp_path, f"paths.output_dir={out}", "data=list", "data.name=kinetics", f"data.root={root}",
-        "data.test_split=test.txt", "model=cost_b", "model.pretrained=none", "trainer=cpu", "debug=fast",
-        "data.batch_size=2", "data.test_batch_size=1", "data.test_clips=1", "data.train_short_side=[32,40]",
+        "data.test_split=test.txt", "model=cost_b", "model.pretrained=none", "trainer=cpu",
+        "trainer.fast_dev_run=true", "logger=none", "print_tables=false", "data.batch_size=2", "data.test_batch_size=1", "data.test_clips=1", "data.train_short_side=[32,40]",
         "data.train_crop=32", "data.val_short_side=32", "data.val_crop=32", "data.test_short_side=32"))
     assert cfg.name == "cost_b_r50_kinetics_f8"
     record = train(cfg)

@@ -202,7 +202,7 @@ def _independent_numbers(data_dir: Path, ckpt: Path, split: str) -> tuple[dict, 
                        "data.test_clips=3", f"data.test_split={split}", "data.test_batch_size=2"])
     dm = instantiate(cfg.data)
     dm.setup("test")
-    net, _, _ = load_classifier(ckpt)
+    net, *_ = load_classifier(ckpt)
     layers = cost_layers(net)
     hits1 = hits5 = 0
     coef_sum = [[0.0, 0.0, 0.0] for _ in layers]

@@ -177,7 +177,7 @@ def test_kill_9_twice_then_resume_keeps_every_step_once_and_the_lr_schedule(data
             "data.num_workers=0", "trainer.accelerator=cpu", "callbacks.rich_progress=false", "logger=csv",
             "print_tables=false", f"trainer.max_steps={max_steps}", "trainer.val_check_interval=6",
             "callbacks.checkpoint_every_n_steps=4", "trainer.log_every_n_steps=1", f"optim.warmup_steps={warmup}",
-            f"optim.lr={lr}", "trainer.limit_val_batches=1", "data.test_clips=1", f"data.test_split={split}",
+            f"optim.lr={lr}", "optim.scale_lr=false", "trainer.limit_val_batches=1", "data.test_clips=1", f"data.test_split={split}",
             "data.batch_size=4"]
     run_dir = tmp_path / "runs" / "crashy"
     last, metrics = run_dir / "checkpoints" / "last.ckpt", run_dir / "csv" / "metrics.csv"
