@@ -70,12 +70,13 @@ def clip_settings(dm) -> dict:
             "test_short_side": int(dm.test_short_side), "train_crop": int(dm.train_crop)}
 
 
-def build_module(cfg: DictConfig, output_dir: Path, batch_size: int | None, init: bool = True,
-                 clip: dict | None = None, num_classes: int | None = None) -> VideoClassifier:
-    model, init_ckpt = _container(cfg.model), init_checkpoint(cfg) if init else None
-    # ImageNet weights are fetched here, before Lightning starts the other DDP ranks, and only
-    # when the network does not take its weights from a checkpoint anyway.
-    model["pretrained"] = pretrained.resolve(model.get("pretrained"), model.get("depth")) if init and not init_ckpt else None
+def build_module(cfg: DictConfig, output_dir: Path, batch_size: int | None, init_ckpt: str | None = None,
+                 weights: str | None = None, clip: dict | None = None,
+                 num_classes: int | None = None) -> VideoClassifier:
+    """``init_ckpt`` and ``weights`` (a local ImageNet file) come from ``initial_weights``; both
+    None: the network's weights come from the checkpoint that Lightning restores."""
+    model = _container(cfg.model)
+    model["pretrained"] = weights
     return VideoClassifier(
         model=model,
         optim=_container(cfg.optim),
@@ -141,12 +142,14 @@ def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     return str(path)
 
 
-def _check_init_checkpoint(cfg: DictConfig) -> str | None:
-    """``frames.init_checkpoint`` and ``model.pretrained`` read weights-only now (not once per
-    rank after the processes start)."""
+def initial_weights(cfg: DictConfig) -> tuple[str | None, str | None]:
+    """A fresh run's starting weights, ``(frames.init_checkpoint, model.pretrained file)``, each
+    read weights-only now (not once per rank after the processes start). ImageNet weights are
+    fetched here, before Lightning starts the other DDP ranks, and only when no init checkpoint
+    gives the network its weights anyway."""
     path = init_checkpoint(cfg)
     weights = None if path else pretrained.resolve(cfg.model.get("pretrained"), cfg.model.get("depth"))
-    if weights:  # fetched (imagenet, a URL) or local; build_module finds it in the cache again
+    if weights:
         checkpoints.imagenet_state(weights)
     if path:
         ckpt = checkpoints.load(path, "frames.init_checkpoint")
@@ -154,7 +157,7 @@ def _check_init_checkpoint(cfg: DictConfig) -> str | None:
         if saved:
             checkpoints.check_same_network(saved, _container(cfg.model), path, "frames.init_checkpoint",
                                            "initialise from a run of the same model")
-    return path
+    return path, weights
 
 
 def _start_fresh(cfg: DictConfig, output_dir: Path) -> None:
@@ -252,13 +255,14 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict | None:
             "does, or frames.freeze_bn=false to train from scratch"
         )
     ckpt_path = resume_checkpoint(cfg, ckpt_dir)
+    init_ckpt, weights = None, None
     if ckpt_path is None:
-        _check_init_checkpoint(cfg)
+        init_ckpt, weights = initial_weights(cfg)
         if rank_zero_only.rank == 0:
             _start_fresh(cfg, output_dir)
     previous = _read_results(output_dir) if ckpt_path else {}
     dm = instantiate(cfg.data, _convert_="all")
-    module = build_module(cfg, output_dir, getattr(dm, "batch_size", None), init=ckpt_path is None,
+    module = build_module(cfg, output_dir, getattr(dm, "batch_size", None), init_ckpt, weights,
                           clip=clip_settings(dm))
     name = str(cfg.get("name", output_dir.name)) + debug_tag(cfg.get("debug_run"))
     loggers = build_loggers(cfg, output_dir, name)
@@ -366,7 +370,7 @@ def evaluate(cfg: DictConfig) -> dict | None:
     try:
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         dm = instantiate(cfg.data, _convert_="all")
-        module = build_module(cfg, output_dir, getattr(dm, "batch_size", None), init=False,
+        module = build_module(cfg, output_dir, getattr(dm, "batch_size", None),
                               clip=hp.get("clip"), num_classes=int(hp["num_classes"]))
         loggers = build_loggers(cfg, output_dir, str(cfg.get("name", output_dir.name)))
         callbacks = build_callbacks(cfg, output_dir / CHECKPOINT_DIR)
