@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast check-gpu demo mini summary bench mutate clean clean-outputs
+.PHONY: help setup lint format test test-fast check-gpu demo mini summary bench mutate clean clean-outputs
 
 ## help: list the targets, one line each
 help:
@@ -20,6 +20,16 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
+
+## lint: ruff's linter and format check over the repository (CI runs it before the tests)
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## format: rewrite the code in ruff's format and apply ruff's safe fixes
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 ## test: install everything and run the whole test suite (what CI runs)
 test: setup
