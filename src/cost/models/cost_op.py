@@ -35,7 +35,7 @@ def fold_views(weights: tuple[torch.Tensor, ...], coefficients: torch.Tensor) ->
 
     ``weights`` are the (H-W, T-W, T-H) 3x3 weights, ``coefficients`` is C_out x 3. Each
     planar kernel sits in the centre slice of the cube along its unit dimension, so the
-    corners stay zero (19 non-zero taps): SPEC section 2.
+    corners stay zero (19 non-zero taps): docs/views.md#special-cases.
     """
     w_hw, w_tw, w_th = weights
     c_out, c_in = w_hw.shape[:2]
