@@ -117,7 +117,7 @@ class CoST(nn.Module):
         if mode not in ("a", "b"):
             raise ValueError(f"CoST mode must be 'a' or 'b', got {mode!r}")
         if impl not in IMPLS:
-            raise ValueError(f"model.cost_impl={impl!r}: choose one of {', '.join(IMPLS)}")
+            raise ValueError(f"impl={impl!r}: choose one of {', '.join(IMPLS)}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.mode, self.stride = mode, stride
         self.share_weights, self.impl = share_weights, impl
