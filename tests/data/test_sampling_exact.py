@@ -35,7 +35,7 @@ def test_several_clips_of_a_short_video_loop():
 
 
 def test_ten_clips_by_default():
-    assert uniform_indices(100, 8, 1).shape == (10, 8)  # SPEC: 10 clips per test video
+    assert uniform_indices(100, 8, 1).shape == (10, 8)  # docs/method.md: 10 clips per test video
 
 
 def test_training_start_of_a_short_looping_video_is_random_over_its_frames():

@@ -4,16 +4,13 @@ file:// URL here (nothing downloads in the tests), and the paper-scale guard."""
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from test_inflate import imagenet_like, static_clip
 
 from cost.models import pretrained
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_inflate import imagenet_like, static_clip  # noqa: E402
 
 
 def _published(tmp_path: Path, stem: str, state: dict, damage: bool = False) -> Path:

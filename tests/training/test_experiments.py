@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -17,8 +16,7 @@ SWEEP = REPO_ROOT / "experiments" / "sweep.py"
 
 
 def test_driver_expands_the_cartesian_product():
-    sys.path.insert(0, str(SWEEP.parent))
-    from sweep import expand
+    from cost.sweep import expand
 
     jobs = expand(["model=c2d,cost_b", "frames=8,32", "data=synthetic"])
     assert jobs == [
@@ -100,9 +98,7 @@ def test_slurm_launcher_plugin_resolves():
 )
 def test_every_paper_table_expands_into_composable_jobs(experiment, jobs):
     """Each job of each table's sweep composes to a valid config of the paper's scale."""
-    sys.path.insert(0, str(SWEEP.parent))
-    from sweep import expand
-
+    from cost.sweep import expand
     from cost.training.runner import check_config
 
     expanded = expand([f"experiment={experiment}"])
@@ -158,8 +154,7 @@ def test_submitit_local_multirun(data_dir, tmp_path):
 def test_estimate_of_a_table_sweep():
     """--estimate composes every job: 32 frames cost 4x the 8-frame MACs (fully convolutional
     up to the classifier), and the rate only rescales the hours."""
-    sys.path.insert(0, str(SWEEP.parent))
-    from sweep import expand, training_cost
+    from cost.sweep import expand, training_cost
 
     jobs = expand(["experiment=table6_kinetics"])
     eight, thirty_two = (training_cost(job, tflops=10.0) for job in jobs)
@@ -175,9 +170,7 @@ def test_every_experiment_job_runs_a_fast_dev_run_step(experiment, data_dir, tmp
     """Each job of each experiment, with its real network (R50/R101, 8/32 frames), runs one
     train/val/test step of Lightning's fast_dev_run on the synthetic set with small crops,
     on one CPU process instead of 8-GPU DDP."""
-    sys.path.insert(0, str(SWEEP.parent))
-    from sweep import expand
-
+    from cost.sweep import expand
     from cost.training.runner import train
     from training_helpers import run_overrides
 

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -194,9 +193,7 @@ def _independent_numbers(data_dir: Path, ckpt: Path, split: str) -> tuple[dict, 
     from hydra.utils import instantiate
 
     from cost.models import cost_layers
-
-    sys.path.insert(0, str(RUN_PY.parent))
-    from predict import load_classifier
+    from cost.predict import load_classifier
 
     cfg = compose_cfg([f"paths.data_dir={data_dir}", "paths.output_dir=/unused", "data.num_workers=0",
                        "data.test_clips=3", f"data.test_split={split}", "data.test_batch_size=2"])
@@ -338,8 +335,7 @@ def test_ddp_training_run_two_processes(data_dir, tmp_path):
 @pytest.mark.slow
 def test_predict_one_video(trained, data_dir):
     """src/predict.py: top-5 with names and this video's per-layer view coefficients."""
-    sys.path.insert(0, str(RUN_PY.parent))
-    from predict import load_classifier, predict
+    from cost.predict import load_classifier, predict
 
     out, _, _ = trained
     ckpt = out / "checkpoints" / "best.ckpt"

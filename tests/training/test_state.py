@@ -93,10 +93,7 @@ def test_crafted_pickle_never_runs(tiny_run, data_dir, tmp_path, route):
             _crafted(target, marker, real)
             run_train("frames=32")
         elif route == "predict":
-            import sys
-
-            sys.path.insert(0, str(RUN_PY.parent))
-            from predict import load_classifier
+            from cost.predict import load_classifier
 
             load_classifier(evil)
         elif route == "pretrained":
@@ -360,10 +357,7 @@ def test_eval_refuses_a_conflicting_model_override(tiny_run, data_dir, tmp_path)
 
 
 def test_predict_takes_the_clip_settings_from_the_checkpoint(tiny_run):
-    import sys
-
-    sys.path.insert(0, str(RUN_PY.parent))
-    from predict import clip_settings, load_classifier
+    from cost.predict import clip_settings, load_classifier
 
     _, rec, _ = tiny_run
     _, _, model_cfg, clip = load_classifier(rec["checkpoint"])

@@ -270,7 +270,43 @@ def _pyav_count(path: str) -> int:
         raise VideoReadError(path, f"{type(e).__name__}: {e}") from None
 
 
-class Video:
+class OpenedVideo:
+    """What every decoder's opened video shares (`Video` here, `NvdecVideo` in nvdec.py): the
+    frame count, the checks of the indices asked for, and the with-statement."""
+
+    path: str
+    _num_frames: int
+
+    def _set_num_frames(self, count: int) -> None:
+        if count <= 0:
+            raise VideoReadError(self.path, "video has no frames")
+        self._num_frames = count
+
+    @property
+    def num_frames(self) -> int:
+        return self._num_frames
+
+    def _frames_to_decode(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted unique indices to decode (forward only), past-the-end ones clamped to the
+        last frame, and the positions that put the decoded frames back in the order asked."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size == 0:
+            raise ValueError("read_frames needs at least one frame index")
+        if (idx < 0).any():
+            raise ValueError(f"frame indices must be >= 0, got {idx[idx < 0][:5].tolist()}")
+        return np.unique(np.minimum(idx, self._num_frames - 1), return_inverse=True)
+
+    def close(self) -> None:
+        """Let go of the decoder."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Video(OpenedVideo):
     """One opened video: `num_frames`, then `read(indices)`. Use one per dataset item."""
 
     def __init__(self, path, num_threads: int = 1, backend: str = "auto"):
@@ -290,29 +326,18 @@ class Video:
                 import decord
 
                 self._vr = decord.VideoReader(self.path, num_threads=num_threads)
-                self._num_frames = len(self._vr)
+                count = len(self._vr)
             except Exception as e:
                 if backend == "decord":
                     raise VideoReadError(self.path, f"decord: {e}") from None
                 self.backend = "pyav"
         if self.backend == "pyav":
-            self._num_frames = self.info.num_frames or _pyav_count(self.path)
-        if self._num_frames <= 0:
-            raise VideoReadError(self.path, "video has no frames")
-
-    @property
-    def num_frames(self) -> int:
-        return self._num_frames
+            count = self.info.num_frames or _pyav_count(self.path)
+        self._set_num_frames(count)
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         """uint8 tensor (T, H, W, 3) of the frames at `indices`, in the order given."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if idx.size == 0:
-            raise ValueError("read_frames needs at least one frame index")
-        if (idx < 0).any():
-            raise ValueError(f"frame indices must be >= 0, got {idx[idx < 0][:5].tolist()}")
-        idx = np.minimum(idx, self._num_frames - 1)
-        uniq, inverse = np.unique(idx, return_inverse=True)  # sorted: decode forward only
+        uniq, inverse = self._frames_to_decode(indices)
         frames, self.frames_decoded = None, None
         if self.backend == "decord":
             try:
@@ -329,12 +354,6 @@ class Video:
 
     def close(self) -> None:
         self._vr = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def read_frames(path: str | Path, indices: Sequence[int], num_threads: int = 1, backend: str = "auto") -> torch.Tensor:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
-import numpy as np
 import torch
 
-from .decode import VideoReadError, _check_file
+from .decode import OpenedVideo, VideoReadError, _check_file
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,7 +30,7 @@ def nvdec_unavailable() -> str | None:
     return None
 
 
-class NvdecVideo:
+class NvdecVideo(OpenedVideo):
     """Same interface as `decode.Video`: `num_frames`, `read(indices)` -> uint8 (T, H, W, 3) on the GPU."""
 
     def __init__(self, path, num_threads: int = 1, backend: str = "nvdec", gpu_id: int | None = None):
@@ -44,21 +43,13 @@ class NvdecVideo:
         try:
             self._dec = nvc.SimpleDecoder(self.path, gpu_id=self.gpu_id, use_device_memory=True,
                                           output_color_type=nvc.OutputColorType.RGB)
-            self._num_frames = len(self._dec)
+            count = len(self._dec)
         except Exception as e:  # the bindings raise plain RuntimeErrors/ValueErrors
             raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
-        if self._num_frames <= 0:
-            raise VideoReadError(self.path, "video has no frames")
-
-    @property
-    def num_frames(self) -> int:
-        return self._num_frames
+        self._set_num_frames(count)
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
-        idx = np.minimum(np.asarray(indices, dtype=np.int64).reshape(-1), self._num_frames - 1)
-        if idx.size == 0 or (idx < 0).any():
-            raise ValueError(f"need at least one frame index >= 0, got {idx[:5].tolist()}")
-        uniq, inverse = np.unique(idx, return_inverse=True)
+        uniq, inverse = self._frames_to_decode(indices)
         try:
             frames = self._dec.get_batch_frames_by_index(uniq.tolist())
             out = torch.stack([torch.from_dlpack(f) for f in frames])
@@ -66,13 +57,7 @@ class NvdecVideo:
             raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
         if out.shape[0] != uniq.size:
             raise VideoReadError(self.path, f"nvdec returned {out.shape[0]} of {uniq.size} frames")
-        return out[torch.as_tensor(inverse, device=out.device)].reshape(idx.size, *out.shape[-3:])
+        return out[torch.as_tensor(inverse, device=out.device)].reshape(inverse.size, *out.shape[-3:])
 
     def close(self) -> None:
         self._dec = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -21,7 +21,7 @@ def _check(num_frames: int, num_samples: int, stride: int, short_video: str) -> 
     if num_samples < 1 or stride < 1:
         raise ValueError(f"num_samples and stride must be >= 1, got {num_samples}, {stride}")
     if short_video not in SHORT_VIDEO_MODES:
-        raise ValueError(f"data.short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
+        raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
 
 
 def _clip(start: int, num_frames: int, num_samples: int, stride: int, short_video: str) -> np.ndarray:

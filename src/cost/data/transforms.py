@@ -2,7 +2,7 @@
 
 Resizing is bilinear with antialiasing on the uint8 frames, before the float conversion
 (torch's uint8 kernel is over ten times faster than the float one here; `cost.bench data`). The crop for training is taken
-after scaling the short side to a random size (SPEC: [256, 320] then 224); validation
+after scaling the short side to a random size ([256, 320] then 224: docs/method.md#clips-and-transforms); validation
 scales to one short side and takes the centre crop; test keeps the full frame
 (`num_crops=1`, the paper) or takes three square crops along the long side (`num_crops=3`,
 the authors' code).

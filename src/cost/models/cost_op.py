@@ -35,7 +35,7 @@ def fold_views(weights: tuple[torch.Tensor, ...], coefficients: torch.Tensor) ->
 
     ``weights`` are the (H-W, T-W, T-H) 3x3 weights, ``coefficients`` is C_out x 3. Each
     planar kernel sits in the centre slice of the cube along its unit dimension, so the
-    corners stay zero (19 non-zero taps): SPEC section 2.
+    corners stay zero (19 non-zero taps): docs/views.md#special-cases.
     """
     w_hw, w_tw, w_th = weights
     c_out, c_in = w_hw.shape[:2]
@@ -117,7 +117,7 @@ class CoST(nn.Module):
         if mode not in ("a", "b"):
             raise ValueError(f"CoST mode must be 'a' or 'b', got {mode!r}")
         if impl not in IMPLS:
-            raise ValueError(f"model.cost_impl={impl!r}: choose one of {', '.join(IMPLS)}")
+            raise ValueError(f"impl={impl!r}: choose one of {', '.join(IMPLS)}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.mode, self.stride = mode, stride
         self.share_weights, self.impl = share_weights, impl
