@@ -59,7 +59,8 @@ def build_callbacks(cfg, ckpt_dir: Path) -> list:
     if plain == "auto":
         plain = not sys.stdout.isatty()  # a log file (SLURM, nohup): lines, not a live bar
     if plain:
-        callbacks.append(PlainProgress(int(c.progress_every_n_steps or cfg.trainer.log_every_n_steps)))
+        # 50: what Lightning logs at when trainer.log_every_n_steps is null.
+        callbacks.append(PlainProgress(int(c.progress_every_n_steps or cfg.trainer.log_every_n_steps or 50)))
     elif c.rich_progress:
         callbacks.append(StepRichProgressBar())
     else:
