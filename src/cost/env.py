@@ -78,6 +78,7 @@ def config_lines(overrides: list[str]) -> list[str]:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("config", overrides=quote_numeric_choices(overrides))
     env = {k: os.environ[k] for k in ("COST_DATA_DIR", "COST_OUTPUT_DIR") if os.environ.get(k)}
+    # Optional keys: the logger group may leave W&B out, and W&B options all have defaults.
     wandb_cfg = cfg.logger.get("wandb")
     if wandb_cfg:
         mode = _wandb_mode(wandb_cfg.get("mode"))

@@ -17,7 +17,7 @@ from cost.cli import hydra_main
 
 
 def train_job(cfg: DictConfig) -> None:
-    from cost.training.config import unswept_experiment
+    from cost.training.preflight import unswept_experiment
     from cost.training.runner import train
 
     if reason := unswept_experiment():

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from cost.training.config import CONFIG_DIR, multiprocess_trainer
+from cost.training.callbacks import CallbacksConfig
+from cost.training.config import CONFIG_DIR
 from cost.training.module import build_net
+from cost.training.preflight import multiprocess_trainer, preflight
 from cost.training.runner import check_config
+from cost.training.schedules import OptimConfig
 
 from training_helpers import PYTHON, RUN_PY, compose_cfg, subprocess_env
 
@@ -120,3 +127,48 @@ def test_multirun_with_ddp_on_basic_launcher_is_refused(tmp_path):
     assert p.returncode != 0, out
     assert "submitit_slurm" in out and "one by one" in out and "experiments/sweep.py" in out
     assert not (tmp_path / "data").exists()  # stopped before touching data
+
+
+GROUPS = ("preset", "model", "data", "experiment", "frames", "optim", "trainer", "logger", "callbacks", "debug")
+
+
+def _choices(group: str) -> list[str]:
+    """A group's options; a file whose name starts with _ is a base the options extend."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("entry", ["config", "eval"])
+def test_every_choice_of_every_group_composes(entry):
+    """Each option of each group, in both entry configs: it composes, every interpolation
+    resolves, the option took effect, and the typed sections take the composed keys."""
+    extra = ["paths.output_dir=x"] + (["ckpt_path=/r/run/checkpoints/best.ckpt"] if entry == "eval" else [])
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        configs = {(group, choice): compose(entry, overrides=[f"{group}='{choice}'", *extra])
+                   for group in GROUPS for choice in _choices(group)}
+    assert {group for group, _ in configs} == set(GROUPS)
+    for (group, choice), cfg in configs.items():
+        OmegaConf.to_container(cfg, resolve=True)
+        OptimConfig.of(cfg.optim)
+        CallbacksConfig.of(cfg.callbacks)
+        check_config(cfg)
+        if group == "model":
+            assert cfg.model.arch == choice
+        elif group == "data":
+            assert (cfg.data.format, cfg.data.name) == (choice, choice)
+            assert cfg.model.depth == ("tiny" if choice == "synthetic" else 50)  # the preset follows data
+        elif group == "frames":
+            assert cfg.frames.num_frames == cfg.data.num_frames == int(choice)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("+optim.name=paper", "unknown key optim.name"),
+    ("~optim.gamma", "missing key optim.gamma"),
+    ("+callbacks.rich_progres=false", "unknown key callbacks.rich_progres"),
+])
+def test_a_wrong_key_in_a_typed_section_stops_the_run_at_once(tmp_path, override, message):
+    """conf/ holds every value, so a key the code does not read, or one it needs, is an error
+    before anything is built, naming the key."""
+    cfg = compose_cfg([override, f"paths.data_dir={tmp_path}", f"paths.output_dir={tmp_path}/run"])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        preflight(cfg, ("train", "val", "test"))

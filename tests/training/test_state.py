@@ -386,7 +386,7 @@ def test_bad_settings_fail_before_anything_is_built(data_dir, tmp_path, override
 
 
 def test_more_devices_than_gpus_is_named(data_dir, tmp_path):
-    from cost.training.config import preflight
+    from cost.training.preflight import preflight
 
     if torch.cuda.device_count() >= 8:
         pytest.skip("this machine has 8 GPUs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -12,46 +13,65 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from .config import section
 from .progress import FlopRichModelSummary, PlainProgress, StepRichProgressBar
 
 WANDB_ID_FILE = "wandb_id.txt"
 
 
+@dataclass(frozen=True)
+class CallbacksConfig:
+    """The ``callbacks`` section (conf/callbacks/*.yaml, which hold the values and their meaning)."""
+
+    checkpoint_every_n_steps: int | None
+    monitor: str | None
+    rich_progress: bool
+    plain_progress: bool | str
+    progress_every_n_steps: int | None
+    model_summary_depth: int
+    lr_monitor: bool
+
+    @classmethod
+    def of(cls, node) -> CallbacksConfig:
+        return section(cls, node, "callbacks")
+
+
 def build_callbacks(cfg, ckpt_dir: Path) -> list:
-    c = cfg.callbacks
+    c = CallbacksConfig.of(cfg.callbacks)
     callbacks = []
-    every = c.get("checkpoint_every_n_steps")
-    if every and not cfg.trainer.get("fast_dev_run"):
+    every = c.checkpoint_every_n_steps
+    if every and not cfg.trainer.fast_dev_run:
         # last.ckpt for resume: written every N optimizer steps (and at the end of fit).
         callbacks.append(
             ModelCheckpoint(dirpath=ckpt_dir, filename="step{step:06d}", auto_insert_metric_name=False,
                             every_n_train_steps=int(every), save_top_k=0, save_last=True)
         )
-        if c.get("monitor"):
+        if c.monitor:
             # Best validation top-1 (checked at every validation).
             callbacks.append(
                 ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=c.monitor, mode="max",
                                 save_top_k=1, save_last=False, auto_insert_metric_name=False,
                                 enable_version_counter=False)
             )
-    if c.get("lr_monitor") and _has_logger(cfg):
+    if c.lr_monitor and _has_logger(cfg):
         callbacks.append(LearningRateMonitor(logging_interval="step"))
-    plain = c.get("plain_progress", "auto")
+    plain = c.plain_progress
     if plain == "auto":
         plain = not sys.stdout.isatty()  # a log file (SLURM, nohup): lines, not a live bar
     if plain:
-        every = c.get("progress_every_n_steps") or cfg.trainer.get("log_every_n_steps") or 50
-        callbacks.append(PlainProgress(int(every)))
-    elif c.get("rich_progress", True):
+        # 50: what Lightning logs at when trainer.log_every_n_steps is null.
+        callbacks.append(PlainProgress(int(c.progress_every_n_steps or cfg.trainer.log_every_n_steps or 50)))
+    elif c.rich_progress:
         callbacks.append(StepRichProgressBar())
     else:
         callbacks.append(TQDMProgressBar())
-    callbacks.append(FlopRichModelSummary(max_depth=int(c.get("model_summary_depth", 1))))
+    callbacks.append(FlopRichModelSummary(max_depth=int(c.model_summary_depth)))
     return callbacks
 
 
 def _has_logger(cfg) -> bool:
-    return bool(cfg.logger.get("wandb")) or bool(cfg.logger.get("csv"))
+    """Any logger on: each ``logger.<key>`` with a config is built (see ``build_loggers``)."""
+    return any(bool(node) for node in cfg.logger.values())
 
 
 def _wandb_mode(requested) -> str:
@@ -104,6 +124,7 @@ def _wandb_overrides(node, output_dir: Path) -> dict:
             f"logger.wandb.{unknown[0]} is not an option of WandbLogger or wandb.init "
             f"(unknown: {', '.join(unknown)}); see their documentation for the valid keys"
         )
+    # Every key of a WandbLogger config is optional (W&B has its own defaults), mode and id too.
     mode = _wandb_mode(node.get("mode"))
     os.environ.setdefault("WANDB_MODE", mode)
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -119,7 +140,7 @@ def build_loggers(cfg, output_dir: Path, name: str) -> list:
     from hydra.utils import get_class, instantiate
 
     loggers = []
-    for key, node in (cfg.get("logger") or {}).items():
+    for key, node in cfg.logger.items():
         if not node:
             continue
         if "_target_" not in node:

@@ -1,4 +1,4 @@
-"""Optimiser and per-iteration lr schedules: the paper's and the authors' recipes (SPEC 4, 7).
+"""Optimiser and per-iteration lr schedules: the paper's and the authors' recipes (docs/method.md#training-recipe).
 
 Both recipes are SGD with step decay at 0.5 and 0.75 of the run (paper: 300k, 450k of 600k
 iterations; authors: epochs 80/120 of 160 and 24/36 of 48), so one LambdaLR stepped every
@@ -8,33 +8,59 @@ optimizer step covers both, plus optional linear warm-up and linear lr scaling.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from cost.models import CoST
 
+from .config import section
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """The ``optim`` section (conf/optim/*.yaml, which hold the values and their meaning)."""
+
+    lr: float
+    base_batch_size: int
+    scale_lr: bool
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    no_decay_bn: bool
+    no_decay_coef: bool
+    milestones: Sequence[float]
+    gamma: float
+    warmup_steps: int
+    warmup_start_factor: float
+    grad_clip: float | None
+
+    @classmethod
+    def of(cls, node) -> OptimConfig:
+        """From the ``optim`` DictConfig or dict (e.g. the module's hyper-parameters)."""
+        return section(cls, node, "optim")
+
 
 def effective_lr(optim_cfg, total_batch_size: int) -> float:
     """Base lr, linearly scaled by total batch / base batch when ``optim.scale_lr``."""
-    lr = float(optim_cfg["lr"])
-    if optim_cfg.get("scale_lr", False):
-        lr *= total_batch_size / float(optim_cfg.get("base_batch_size", 32))
-    return lr
+    o = OptimConfig.of(optim_cfg)
+    return float(o.lr) * (total_batch_size / float(o.base_batch_size) if o.scale_lr else 1.0)
 
 
 def batch_recipe(optim_cfg, per_device: int, devices: int, accumulate: int) -> dict:
     """The batch and lr the run really uses, printed at start and kept in results.json."""
+    o = OptimConfig.of(optim_cfg)
     total = int(per_device) * int(devices) * int(accumulate)
     return {
         "per_device_batch": int(per_device),
         "devices": int(devices),
         "accumulate_grad_batches": int(accumulate),
         "total_batch": total,
-        "base_lr": float(optim_cfg["lr"]),
-        "base_batch_size": int(optim_cfg.get("base_batch_size", 32)),
-        "scale_lr": bool(optim_cfg.get("scale_lr", False)),
-        "lr": effective_lr(optim_cfg, total),
+        "base_lr": float(o.lr),
+        "base_batch_size": int(o.base_batch_size),
+        "scale_lr": bool(o.scale_lr),
+        "lr": effective_lr(o, total),
     }
 
 
@@ -85,20 +111,12 @@ def parameter_groups(net: nn.Module, weight_decay: float, no_decay_bn: bool, no_
 
 def build_optimizer(net: nn.Module, optim_cfg, total_batch_size: int, total_steps: int):
     """SGD + LambdaLR (interval "step") as Lightning's configure_optimizers expects."""
-    lr = effective_lr(optim_cfg, total_batch_size)
-    groups = parameter_groups(
-        net,
-        float(optim_cfg.get("weight_decay", 1e-4)),
-        bool(optim_cfg.get("no_decay_bn", False)),
-        bool(optim_cfg.get("no_decay_coef", False)),
-    )
-    optimizer = torch.optim.SGD(
-        groups, lr=lr, momentum=float(optim_cfg.get("momentum", 0.9)), nesterov=bool(optim_cfg.get("nesterov", False))
-    )
-    steps = milestone_steps(optim_cfg.get("milestones", [0.5, 0.75]), total_steps)
-    gamma = float(optim_cfg.get("gamma", 0.1))
-    warmup = int(optim_cfg.get("warmup_steps", 0) or 0)
-    start = float(optim_cfg.get("warmup_start_factor", 0.1))
+    o = OptimConfig.of(optim_cfg)
+    groups = parameter_groups(net, float(o.weight_decay), bool(o.no_decay_bn), bool(o.no_decay_coef))
+    optimizer = torch.optim.SGD(groups, lr=effective_lr(o, total_batch_size), momentum=float(o.momentum),
+                                nesterov=bool(o.nesterov))
+    steps = milestone_steps(o.milestones, total_steps)
+    gamma, warmup, start = float(o.gamma), int(o.warmup_steps), float(o.warmup_start_factor)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, steps, gamma, warmup, start)
     )
