@@ -11,7 +11,7 @@ from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 
 from cost.training.config import CONFIG_DIR, multiprocess_trainer
-from cost.training.module import build_net
+from cost.models.factory import build_net
 from cost.training.runner import check_config
 
 from training_helpers import PYTHON, RUN_PY, compose_cfg, subprocess_env
