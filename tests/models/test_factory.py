@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_inflate import imagenet_like  # noqa: E402
+from test_inflate import imagenet_like
 
 HEAVY = ("pytorch_lightning", "lightning", "lightning_fabric", "matplotlib", "torchmetrics")
 
