@@ -66,7 +66,7 @@ def training_cost(job: list[str], tflops: float) -> dict:
     import torch
 
     from cost.models.summary import count_macs
-    from cost.training.module import build_net
+    from cost.models.factory import build_net
 
     cfg = compose_config(quote_numeric_choices(job))
     model_cfg = {**cfg.model, "pretrained": None, "compile": False}

@@ -5,6 +5,7 @@ import csv
 import pytest
 
 from cost.analysis import plots
+from cost.training.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv, view_means, write_csv
 
 
 def layer_rows(num_layers=4):
@@ -17,20 +18,47 @@ def layer_rows(num_layers=4):
     return rows
 
 
-def test_read_rows_converts_numbers(tmp_path):
+def test_read_csv_converts_numbers(tmp_path):
     path = tmp_path / "coefficients.csv"
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["layer", "stage", "unit", "view", "mean"])
         writer.writeheader()
         writer.writerows(layer_rows(2))
-    rows = plots.read_rows(path)
+    rows = read_csv(path)
     assert rows[0] == {"layer": 1, "stage": 2, "unit": 0, "view": "hw", "mean": pytest.approx(0.7)}
     with pytest.raises(FileNotFoundError, match="CoST run directory"):
-        plots.read_rows(tmp_path / "nope.csv")
+        read_csv(tmp_path / "nope.csv")
+
+
+def test_the_writer_and_the_reader_round_trip_every_coefficient_file(tmp_path):
+    """What write_csv writes, read_csv gives back typed: ints, strings, floats to 6 decimals."""
+    files = {
+        "coefficients.csv": (LAYER_COLUMNS, layer_rows(2)),
+        "class_coefficients.csv": (CLASS_COLUMNS, [
+            {"class": "12", "hw": 0.5, "tw": 0.25, "th": 0.25, "temporal": 0.5},
+            {"class": "b c", "hw": 1 / 3, "tw": 0.6, "th": 0.0, "temporal": 0.6},
+        ]),
+        "coefficient_curves.csv": (CURVE_COLUMNS, [{"step": 40, "layer": 3, "view": "th", "mean": 0.1234567}]),
+    }
+    for name, (columns, rows) in files.items():
+        write_csv(tmp_path / name, rows, columns)
+        back = read_csv(tmp_path / name)
+        assert [list(r) for r in back] == [columns] * len(rows)
+        for got, want in zip(back, rows, strict=True):
+            for key in columns:
+                assert type(got[key]) is type(want[key]), (name, key)  # "12" stays a class name
+                assert got[key] == (round(want[key], 6) if isinstance(want[key], float) else want[key])
+
+
+def test_a_csv_of_other_columns_is_refused_with_its_path(tmp_path):
+    path = tmp_path / "predictions.csv"
+    path.write_text("video,label\na.mp4,3\n")
+    with pytest.raises(ValueError, match="predictions.csv"):
+        read_csv(path)
 
 
 def test_view_means_average_over_layers():
-    means = plots.view_means(layer_rows(4))
+    means = view_means(layer_rows(4))
     assert means["hw"] == pytest.approx((0.7 + 0.6 + 0.5 + 0.4) / 4)
     assert sum(means.values()) == pytest.approx(1.0)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cost.models import ARCHS, build_model
-from cost.training.module import build_net
+from cost.models.factory import build_net
 
 
 @pytest.mark.parametrize("arch", ARCHS)

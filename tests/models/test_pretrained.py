@@ -70,7 +70,7 @@ def test_a_damaged_cached_file_is_reported_not_loaded(tmp_path, hub):
 def test_imagenet_fetches_the_weights_of_the_depth_and_inflates_them(tmp_path, hub, monkeypatch):
     """model.pretrained=imagenet for a ResNet-50: the R50 file (here served from file://)
     goes through the cache into the network, which then equals the 2D net on a static clip."""
-    from cost.training import build_net
+    from cost.models.factory import build_net
 
     net2d = imagenet_like((3, 4, 6, 3), 64, 1000)
     source = _published(tmp_path, "resnet50", net2d.state_dict())

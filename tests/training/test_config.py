@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from cost.training.callbacks import CallbacksConfig
 from cost.training.config import CONFIG_DIR
-from cost.training.module import build_net
+from cost.models.factory import build_net
 from cost.training.preflight import multiprocess_trainer, preflight
 from cost.training.runner import check_config
 from cost.training.schedules import OptimConfig

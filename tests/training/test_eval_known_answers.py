@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from cost.models import CoST
 from cost.training.coefficients import read_csv
 from cost.training.module import VideoClassifier
+from cost.training.outputs import EvaluationOutputs
 
 CLASSES = ["abseiling", "bowling", "cartwheel", "dribbling", "eating", "fencing"]
 C = len(CLASSES)
@@ -177,10 +178,10 @@ def test_the_design_gives_the_ranks_it_claims():
 
 
 # ------------------------------------------------------------ the production path
-def _classifier(tmp_path, average: str, crops: int, chunk: int) -> VideoClassifier:
+def _classifier(average: str, crops: int, chunk: int) -> VideoClassifier:
     model = {"_target_": f"{__name__}.StubNet", "crops": crops}
-    return VideoClassifier(model, {"lr": 0.1}, num_classes=C, class_names=CLASSES, output_dir=str(tmp_path),
-                           eval_chunk=chunk, test_average=average)
+    return VideoClassifier(model, {"lr": 0.1}, num_classes=C, class_names=CLASSES, eval_chunk=chunk,
+                           test_average=average)
 
 
 class RecordingLogger(Logger):
@@ -200,18 +201,19 @@ class RecordingLogger(Logger):
         pass
 
 
-def _trainer(logger=False) -> pl.Trainer:
+def _trainer(out_dir, logger=False) -> pl.Trainer:
+    """A real Trainer with the callback that writes the run directory's files to ``out_dir``."""
     return pl.Trainer(accelerator="cpu", devices=1, logger=logger, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False)
+                      enable_progress_bar=False, enable_model_summary=False, callbacks=[EvaluationOutputs(out_dir)])
 
 
 @pytest.mark.parametrize("average", ["softmax", "logits"])
 @pytest.mark.parametrize("crops,chunk", [(1, 0), (1, 2), (1, 4), (3, 4)])
 def test_test_run_gives_the_known_numbers_and_files(tmp_path, average, crops, chunk):
     """eval_chunk 2 and 4 split videos across forwards; crops=3 gives 9 views (3 clips x 3 copies)."""
-    module = _classifier(tmp_path, average, crops, chunk)
+    module = _classifier(average, crops, chunk)
     recorder = RecordingLogger()
-    logged = _trainer(recorder).test(module, dataloaders=_batches(CLIPS * crops), verbose=False)[0]
+    logged = _trainer(tmp_path, recorder).test(module, dataloaders=_batches(CLIPS * crops), verbose=False)[0]
     res = module.test_results
 
     assert res["num_videos"] == 6 and res["views_per_video"] == 3 * crops and res["num_views"] == 18 * crops
@@ -233,7 +235,7 @@ def test_test_run_gives_the_known_numbers_and_files(tmp_path, average, crops, ch
     layer_means = _layer_means()
     rows = read_csv(tmp_path / "coefficients.csv")
     assert [(r["layer"], r["stage"], r["unit"], r["view"]) for r in rows] == [
-        (str(i), str(s), str(u), view) for i, s, u in LAYERS for view in ("hw", "tw", "th")]
+        (i, s, u, view) for i, s, u in LAYERS for view in ("hw", "tw", "th")]
     assert [float(r["mean"]) for r in rows] == pytest.approx([m for layer in layer_means for m in layer], abs=1e-6)
     for k, view in enumerate(("hw", "tw", "th")):  # logged: mean over layers
         mean = sum(m[k] for m in layer_means) / len(LAYERS)
@@ -251,11 +253,11 @@ def test_test_run_gives_the_known_numbers_and_files(tmp_path, average, crops, ch
 
 
 def test_validation_writes_the_known_coefficient_curve(tmp_path):
-    module = _classifier(tmp_path, "softmax", 1, 2)
-    logged = _trainer().validate(module, dataloaders=_batches(CLIPS), verbose=False)[0]
+    module = _classifier("softmax", 1, 2)
+    logged = _trainer(tmp_path).validate(module, dataloaders=_batches(CLIPS), verbose=False)[0]
     assert logged["val/top1"] == pytest.approx(TOPK["softmax"][0], abs=1e-4)
     assert logged["val/top5"] == pytest.approx(TOPK["softmax"][1], abs=1e-4)
     rows = read_csv(tmp_path / "coefficient_curves.csv")
     assert [(r["step"], r["layer"], r["view"]) for r in rows] == [
-        ("0", str(i), view) for i, _, _ in LAYERS for view in ("hw", "tw", "th")]
+        (0, i, view) for i, _, _ in LAYERS for view in ("hw", "tw", "th")]
     assert [float(r["mean"]) for r in rows] == pytest.approx([m for layer in _layer_means() for m in layer], abs=1e-6)

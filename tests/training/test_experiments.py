@@ -120,7 +120,7 @@ def test_lightning_requeue_is_off_only_under_submitit_slurm(monkeypatch):
     """Under submitit's SLURM executor submitit requeues; Lightning must not requeue again."""
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
-    from cost.training.runner import cluster_plugins
+    from cost.training.trainer import cluster_plugins
 
     assert cluster_plugins() == []  # not in a SLURM job
     for key, value in {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "table2", "SLURM_JOB_ID": "42",

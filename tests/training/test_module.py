@@ -77,14 +77,14 @@ def test_c2d_has_no_coefficients():
 
 
 def test_missing_pretrained_file_names_the_key(tmp_path):
-    from cost.training.module import build_net
+    from cost.models.factory import build_net
 
     with pytest.raises(FileNotFoundError, match="model.pretrained"):
         build_net({**MODEL, "pretrained": str(tmp_path / "nope.pth"), "inflate": "mean"}, num_classes=3)
 
 
 def test_compile_option_must_be_a_boolean():
-    from cost.training.module import build_net
+    from cost.models.factory import build_net
 
     with pytest.raises(ValueError, match="model.compile"):
         build_net({**MODEL, "compile": "max-autotune"}, num_classes=3)
@@ -95,7 +95,7 @@ def test_compiled_network_matches_eager():
     """model.compile=true: the same loss and gradients as eager in training, the same
     parameter names, and after an optimizer step the same eval output (the folded CoST(a)
     kernel cached under no_grad must follow the step inside the compiled graph too)."""
-    from cost.training.module import build_net
+    from cost.models.factory import build_net
 
     torch.manual_seed(0)
     cfg = {**MODEL, "arch": "cost_a"}

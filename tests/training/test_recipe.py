@@ -20,10 +20,11 @@ from cost.analysis.tables import load_runs, results_table
 from cost.analysis.wandb_history import history, offline_records
 from cost.training.callbacks import build_loggers
 from cost.training.coefficients import read_csv
-from cost.training.runner import print_summary, train
+from cost.training.report import print_summary
+from cost.training.runner import train
 from cost.training.schedules import batch_recipe
 
-from training_helpers import PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env
+from training_helpers import PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
 PAPER_DATA = ("kinetics", "moments", "list", "folder")
 
@@ -111,7 +112,7 @@ def test_model_summary_counts_the_flops_of_a_training_clip(run):
     from pytorch_lightning.utilities.model_summary.model_summary import get_human_readable_count
 
     from cost.models.summary import count_macs
-    from cost.training import build_net
+    from cost.models.factory import build_net
 
     net = build_net({**run.cfg.model, "pretrained": None}, num_classes=16)
     flops = 2 * count_macs(net, run.cfg.data.num_frames, run.cfg.data.train_crop)
@@ -121,7 +122,7 @@ def test_model_summary_counts_the_flops_of_a_training_clip(run):
 
 @pytest.mark.slow
 def test_predictions_csv_holds_every_test_video_and_agrees_with_top1(run, data_dir):
-    rows = read_csv(run.out / "predictions.csv")
+    rows = text_rows(run.out / "predictions.csv")
     listed = dict(line.rsplit(" ", 1) for line in (data_dir / "synthetic" / "test.txt").read_text().split("\n") if line)
     assert len(rows) == run.record["num_videos"] == len(listed)
     assert list(rows[0]) == ["video", "label", *(f"class_{i}" for i in range(1, 6)), *(f"score_{i}" for i in range(1, 6)), "views"]
@@ -138,14 +139,14 @@ def test_predictions_csv_holds_every_test_video_and_agrees_with_top1(run, data_d
 
 @pytest.mark.slow
 def test_class_accuracy_csv_adds_up_to_the_overall_accuracy(run):
-    rows = read_csv(run.out / "class_accuracy.csv")
+    rows = text_rows(run.out / "class_accuracy.csv")
     assert list(rows[0]) == ["class", "videos", "top1", "top5", "hw", "tw", "th", "temporal"]
     n = sum(int(r["videos"]) for r in rows)
     assert n == run.record["num_videos"] and len(rows) == 16
     for metric in ("top1", "top5"):
         weighted = sum(int(r["videos"]) * float(r[metric]) for r in rows) / n
         assert weighted == pytest.approx(run.record[metric], abs=1e-3)
-    coefs = {r["class"]: r for r in read_csv(run.out / "class_coefficients.csv")}
+    coefs = {r["class"]: r for r in text_rows(run.out / "class_coefficients.csv")}
     for r in rows:
         for view in ("hw", "tw", "th", "temporal"):
             assert r[view] == coefs[r["class"]][view]
@@ -154,7 +155,7 @@ def test_class_accuracy_csv_adds_up_to_the_overall_accuracy(run):
 @pytest.mark.slow
 def test_compare_lists_the_classes_that_differ_most(run, tmp_path):
     """Run B: run A's class_accuracy.csv with one class 30 points better and one 20 worse."""
-    rows = read_csv(run.out / "class_accuracy.csv")
+    rows = text_rows(run.out / "class_accuracy.csv")
     gained, lost = rows[3]["class"], rows[7]["class"]
     rows[3]["top1"] = str(float(rows[3]["top1"]) + 30)
     rows[7]["top1"] = str(float(rows[7]["top1"]) - 20)
@@ -195,7 +196,7 @@ def test_wandb_coefficients_share_the_steps_of_the_csv_files(run):
     test = history(_wandb_dir(run), prefix="test/coef/mean/")
     assert [r["trainer/global_step"] for r in test] == [20]
     last = {r["view"]: float(r["mean"]) for r in read_csv(run.out / "coefficient_curves.csv")
-            if r["step"] == "20" and r["layer"] == "1"}
+            if r["step"] == 20 and r["layer"] == 1}
     assert {v: round(val[-1][f"val/coef/layer1/{v}"], 6) for v in last} == last  # the same numbers
     assert not history(_wandb_dir(run), prefix="coef/")  # no unprefixed keys mixing val and test
     tables = b"".join(p.read_bytes() for p in _wandb_dir(run).glob("*.wandb"))

@@ -17,7 +17,7 @@ import torch
 from cost.training.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv
 from cost.training.runner import train
 
-from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env
+from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
 RESULT_KEYS = {"top1", "top5", "average", "num_videos", "num_views", "skipped_videos", "arch", "depth",
                "dataset", "frames", "share_weights"}
@@ -127,7 +127,7 @@ def test_output_files_match_the_schema(trained, data_dir):
     for layer in {r["layer"] for r in layers}:
         total = sum(float(r["mean"]) for r in layers if r["layer"] == layer)
         assert total == pytest.approx(1.0, abs=1e-4)  # softmax over the views
-    assert {r["stage"] for r in layers} == {"2", "3", "4", "5"}
+    assert {r["stage"] for r in layers} == {2, 3, 4, 5}
 
     classes = read_csv(out / "class_coefficients.csv")
     assert list(classes[0]) == CLASS_COLUMNS and len(classes) == _num_classes(data_dir)
@@ -139,7 +139,7 @@ def test_output_files_match_the_schema(trained, data_dir):
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert len(figures) == 2
 
-    metrics = read_csv(out / "csv" / "metrics.csv")
+    metrics = text_rows(out / "csv" / "metrics.csv")
     cols = set(metrics[0])
     assert {"train/loss", "val/top1", "val/top5", "val/average", "lr", "val/coef/layer1/hw", "val/coef/layer4/th",
             "test/coef/mean/hw", "test/top1"} <= cols
@@ -277,7 +277,7 @@ def test_resume_after_kill_finishes_with_the_scheduled_lr(data_dir, tmp_path):
     assert state["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.001)
     assert state["lr_schedulers"][0]["last_epoch"] == 30
     # The CSV log continues (resumed steps, no restart from 0 after the resume point).
-    steps = [int(r["step"]) for r in read_csv(run_dir / "csv" / "metrics.csv") if r.get("lr")]
+    steps = [int(r["step"]) for r in text_rows(run_dir / "csv" / "metrics.csv") if r.get("lr")]
     assert max(steps) >= 25
     # Both W&B (offline) runs carry the same run id: a sync continues one W&B run.
     run_id = (run_dir / "wandb_id.txt").read_text().strip()
@@ -296,7 +296,7 @@ def test_32_frame_finetune_run_from_the_8_frame_checkpoint(trained, data_dir, tm
 @pytest.mark.slow
 def test_32_frame_run_finds_its_8_frame_run_by_itself(trained, data_dir, tmp_path):
     """frames=32 with the default init_checkpoint=auto: the 8-frame run of the same name."""
-    from cost.training.runner import init_checkpoint
+    from cost.training.restore import init_checkpoint
 
     out, _, _ = trained
     logs = tmp_path / "logs"

@@ -17,7 +17,7 @@ import torch
 from cost.training.coefficients import read_csv
 from cost.training.runner import evaluate, train
 
-from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env
+from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
 # The tiny run every test here starts from: a network and clip settings that differ from the
 # config defaults (pool1_kernel, frame_stride, test_short_side), so evaluating anything else
@@ -125,7 +125,7 @@ def test_csv_logger_keeps_history_and_replaces_replayed_steps(tmp_path):
     for step in range(4, 8):
         resumed.log_metrics({"train/loss": 100.0 + step}, step)
     resumed.save()
-    rows = read_csv(path)
+    rows = text_rows(path)
     assert [int(r["step"]) for r in rows] == list(range(8))
     loss = {int(r["step"]): float(r["train/loss"]) for r in rows}
     assert loss == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0, 4: 104.0, 5: 105.0, 6: 106.0, 7: 107.0}
@@ -141,7 +141,7 @@ def _last_step(path: Path) -> int:
 
 def _logged_steps(path: Path) -> list[int]:
     try:
-        return [int(r["step"]) for r in read_csv(path)]
+        return [int(r["step"]) for r in text_rows(path)]
     except (FileNotFoundError, KeyError, ValueError):
         return []
 
@@ -189,7 +189,7 @@ def test_kill_9_twice_then_resume_keeps_every_step_once_and_the_lr_schedule(data
     done = subprocess.run(args, capture_output=True, text=True, env=subprocess_env(), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming run 'crashy'" in done.stdout + done.stderr
-    rows = read_csv(metrics)
+    rows = text_rows(metrics)
     steps = [int(r["step"]) for r in rows]
     assert len(steps) == len(set(steps)), f"duplicated steps: {sorted(steps)}"
     trained = sorted(int(r["step"]) for r in rows if r.get("train/loss"))
@@ -212,13 +212,13 @@ def test_kill_9_twice_then_resume_keeps_every_step_once_and_the_lr_schedule(data
     assert again.returncode == 0, again.stderr[-3000:]
     second = json.loads((run_dir / "results.json").read_text())
     assert set(first) <= set(second) and {k: second[k] for k in first} == first
-    assert sorted(int(r["step"]) for r in read_csv(metrics) if r.get("train/loss")) == list(range(max_steps))
+    assert sorted(int(r["step"]) for r in text_rows(metrics) if r.get("train/loss")) == list(range(max_steps))
 
 
 # ---------------------------------------------------------------- 3. nothing destroyed early
 def test_results_and_csv_files_are_replaced_by_rename(tmp_path):
     from cost.training.coefficients import CURVE_COLUMNS, write_csv
-    from cost.training.module import write_json
+    from cost.training.report import write_json
 
     for path, write in ((tmp_path / "results.json", lambda p, v: write_json(p, {"top1": v})),
                         (tmp_path / "curves.csv",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,13 @@ def compose_cfg(overrides: list[str], config_name: str = "config"):
 
 def run_overrides(data_dir: Path, out: Path, *extra: str) -> list[str]:
     return [f"paths.data_dir={data_dir}", f"paths.log_dir={out}", *FAST, *extra]
+
+
+def text_rows(path: Path) -> list[dict]:
+    """A CSV file as rows of strings: the files that are not coefficient CSVs (metrics.csv,
+    predictions.csv, class_accuracy.csv), read as the bytes say."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def subprocess_env() -> dict:

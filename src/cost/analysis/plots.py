@@ -1,39 +1,23 @@
 """Coefficient figures in the style of the paper (Sec. 4.5, Figures 7 and 8).
 
-Every function takes rows as read from the run directory's CSV files (docs/run-directory.md),
-draws one figure and returns it; with a path it is saved as PNG and closed (files), without
-one it stays open so a notebook shows it.
+Every function takes rows as ``cost.training.coefficients.read_csv`` reads them from the run
+directory's CSV files (docs/run-directory.md), draws one figure and returns it; with a path it
+is saved as PNG and closed (files), without one it stays open so a notebook shows it.
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from cost.models.cost_op import VIEWS
+from cost.training.coefficients import layer_means, view_means
 
 from .paper import PAPER_VIEW_MEANS
 
 VIEW_LABELS = {"hw": "H-W (spatial)", "tw": "T-W", "th": "T-H"}
 VIEW_COLORS = {"hw": "#4c72b0", "tw": "#dd8452", "th": "#55a868"}
-
-
-def read_rows(path: str | Path) -> list[dict]:
-    """A coefficient CSV as dicts with numbers converted."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: is this a CoST run directory that finished its test?")
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        for key, value in row.items():
-            if key in ("layer", "stage", "unit", "step"):
-                row[key] = int(value)
-            elif key not in ("view", "class"):
-                row[key] = float(value)
-    return rows
 
 
 def _save(fig, path):
@@ -43,20 +27,6 @@ def _save(fig, path):
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
     return fig
-
-
-def layer_means(rows: list[dict]) -> dict[int, dict[str, float]]:
-    """{layer: {view: mean}} from coefficients.csv rows."""
-    out: dict[int, dict[str, float]] = {}
-    for r in rows:
-        out.setdefault(r["layer"], {})[r["view"]] = r["mean"]
-    return dict(sorted(out.items()))
-
-
-def view_means(rows: list[dict]) -> dict[str, float]:
-    """The overall importance of each view: the mean over layers (the paper's 0.67/0.14/0.19)."""
-    layers = layer_means(rows)
-    return {v: sum(m[v] for m in layers.values()) / len(layers) for v in VIEWS}
 
 
 def plot_layer_coefficients(rows: list[dict], path=None, title: str = "View importance per CoST layer"):

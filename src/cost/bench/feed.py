@@ -104,7 +104,7 @@ def loader_clips_per_s(root: Path, workers: int, device_transforms: bool, batch:
 
 
 def _net(arch: str, depth, channels_last: bool = False, compile: bool = False):
-    from cost.training.module import build_net
+    from cost.models.factory import build_net
 
     return build_net({"arch": arch, "depth": depth, "channels_last": channels_last, "compile": compile}, 400)
 

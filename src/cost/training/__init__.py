@@ -1,7 +1,7 @@
-"""Training and evaluation: the LightningModule, exact video metrics, coefficient statistics."""
+"""Training and evaluation: the LightningModule (``module``), exact video metrics, coefficient
+statistics, the run directory's files and the run flows (``runner``).
 
-from .config import register_resolvers
-from .metrics import VideoMetrics
-from .module import VideoClassifier, build_net
-
-__all__ = ["VideoClassifier", "VideoMetrics", "build_net", "register_resolvers"]
+Importing the package imports none of its modules (no Lightning, torchmetrics or matplotlib),
+so ``cost.models.factory`` can read checkpoints through ``checkpoints`` cheaply; import the
+module you need.
+"""

@@ -1,22 +1,22 @@
-"""Checkpoint I/O: the package's one ``torch.load``, always weights-only.
+"""Checkpoint reading: the package's one ``torch.load``, always weights-only.
 
 Every file a user can point at (``ckpt_path``, ``resume``, ``frames.init_checkpoint``,
 ``model.pretrained``, predict.py's checkpoint) is untrusted: a pickle can run code when it is
 loaded. Everything here reads it with ``weights_only=True`` and turns a refusal or a damaged
 file into a ``CheckpointError`` naming the config key, the file and what to do. Lightning's own
 restore (``trainer.fit/test(ckpt_path=...)``) gets ``weights_only=True`` too, after
-``check_readable`` has read the file here first for a clear message.
+``check_readable`` has read the file here first for a clear message. No Lightning import:
+``cost.models.factory`` reads ImageNet files through this module. Writing checkpoints is the
+Trainer's job (``trainer.AtomicCheckpointIO``).
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from pathlib import Path
 
 import torch
-from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 # Model config keys that do not change the trained network: its initialisation, and how it is
 # run (compiled; CoST(a) folded or not), so an evaluation may set them freely.
@@ -122,14 +122,3 @@ def imagenet_state(path) -> dict:
         raise FileNotFoundError(f"model.pretrained={path}: no such file (a torchvision ResNet state dict; "
                                 "or model.pretrained=imagenet)")
     return load(path, "model.pretrained")
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints are written to a temporary file and renamed: a job killed while saving
-    leaves the previous last.ckpt intact instead of a truncated one."""
-
-    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)

@@ -1,8 +1,10 @@
-"""CoST coefficient statistics (paper Sec. 4.5): per layer, per class, their files and figures.
+"""CoST coefficient statistics (paper Sec. 4.5): per layer, per class, and their CSV files.
 
 The per-video value of a layer is its coefficients averaged over channels and over the
 video's views; the statistics are means of those over the evaluated videos (per class: over
-that class's videos). The overall view importance is the mean over layers.
+that class's videos). The overall view importance is the mean over layers. Training, the
+analysis figures and the tests all use these functions and the one typed CSV reader and writer
+(columns: docs/run-directory.md). No figures here: ``cost.analysis.plots`` imports this module.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from pathlib import Path
 
 import torch
 
-from cost.analysis import plots
 from cost.models import VIEWS, CoST
 
 LAYER_COLUMNS = ["layer", "stage", "unit", "view", "mean"]
 CLASS_COLUMNS = ["class", "hw", "tw", "th", "temporal"]
 CURVE_COLUMNS = ["step", "layer", "view", "mean"]
+# Column types of the coefficient files; every other column holds a float.
+INT_COLUMNS = frozenset({"layer", "stage", "unit", "step"})
+STR_COLUMNS = frozenset({"view", "class"})
 
 
 def clip_coefficients(layers: list[CoST]) -> torch.Tensor:
@@ -66,17 +70,30 @@ def class_rows(coef: torch.Tensor, labels: torch.Tensor, class_names: list[str])
         if not bool(mask.any()):
             continue
         m = per_video[mask].mean(dim=0)
-        rows.append({"class": name, "hw": float(m[0]), "tw": float(m[1]), "th": float(m[2]), "temporal": float(m[1] + m[2])})
+        rows.append({"class": name, "hw": float(m[0]), "tw": float(m[1]), "th": float(m[2]),
+                     "temporal": float(m[1] + m[2])})
     return rows
+
+
+def layer_means(rows: list[dict]) -> dict[int, dict[str, float]]:
+    """{layer: {view: mean}} from coefficients.csv (or one step's coefficient_curves.csv) rows."""
+    out: dict[int, dict[str, float]] = {}
+    for r in rows:
+        out.setdefault(r["layer"], {})[r["view"]] = r["mean"]
+    return dict(sorted(out.items()))
+
+
+def view_means(rows: list[dict]) -> dict[str, float]:
+    """The overall importance of each view: the mean over layers (the paper's 0.67/0.14/0.19)."""
+    layers = layer_means(rows)
+    return {v: sum(m[v] for m in layers.values()) / len(layers) for v in VIEWS}
 
 
 def scalars(rows: list[dict], prefix: str = "coef") -> dict[str, float]:
     """``coef/layerN/{hw,tw,th}`` plus the mean over layers ``coef/mean/{view}``."""
     out = {f"{prefix}/layer{r['layer']}/{r['view']}": r["mean"] for r in rows}
-    for view in VIEWS:
-        vals = [r["mean"] for r in rows if r["view"] == view]
-        if vals:
-            out[f"{prefix}/mean/{view}"] = sum(vals) / len(vals)
+    if rows:
+        out.update({f"{prefix}/mean/{view}": mean for view, mean in view_means(rows).items()})
     return out
 
 
@@ -96,21 +113,21 @@ def write_csv(path: Path, rows: list[dict], columns: list[str], append: bool = F
         os.replace(target, path)
 
 
-def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+def _typed(key: str, value: str):
+    if key in INT_COLUMNS:
+        return int(value)
+    return value if key in STR_COLUMNS else float(value)
 
 
-def write_test_outputs(out_dir: Path, layers: list[CoST], coef: torch.Tensor, labels: torch.Tensor, class_names: list[str]) -> dict:
-    """coefficients.csv, class_coefficients.csv and figures/ (nothing for C2D/C3D)."""
-    rows = layer_rows(layers, coef)
-    if not rows:
-        return {"layers": [], "classes": []}
-    out_dir = Path(out_dir)
-    crows = class_rows(coef, labels, class_names)
-    write_csv(out_dir / "coefficients.csv", rows, LAYER_COLUMNS)
-    write_csv(out_dir / "class_coefficients.csv", crows, CLASS_COLUMNS)
-    plots.plot_layer_coefficients(rows, out_dir / "figures" / "coefficients_per_layer.png")
-    if crows:
-        plots.plot_class_ranking(crows, out_dir / "figures" / "class_temporal_importance.png")
-    return {"layers": rows, "classes": crows}
+def read_csv(path: str | Path) -> list[dict]:
+    """A coefficient CSV (coefficients.csv, class_coefficients.csv, coefficient_curves.csv) as
+    dicts of typed values: ints for INT_COLUMNS, strings for STR_COLUMNS, floats otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is this a CoST run directory that finished its test?")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    try:
+        return [{key: _typed(key, value) for key, value in row.items()} for row in rows]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not a coefficient CSV with the columns of docs/run-directory.md ({err})") from None

@@ -2,57 +2,28 @@
 
 The network is built in `setup` once the data module knows the number of classes (so one
 config runs on any dataset); `num_classes` is then saved in the hyper-parameters so a
-checkpoint rebuilds the same network.
+checkpoint rebuilds the same network. No file I/O: the results (``val_results``,
+``test_results``) are written by ``outputs.EvaluationOutputs`` and ``report`` (the files:
+docs/run-directory.md).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from cost.data.transforms import finish_batch
-from cost.models import cost_layers, load_imagenet_2d
-from cost.models.pretrained import resolve as pretrained_weights
+from cost.models import cost_layers
+from cost.models.factory import build_net
 
 from . import checkpoints
 from . import coefficients as coefs
-from . import predictions
 from .metrics import VideoMetrics
 from .schedules import batch_recipe, build_optimizer, describe_recipe
-
-# Keys of the model config that are not build_model arguments.
-_NOT_BUILD_KEYS = ("pretrained", "inflate", "compile", "channels_last")
-
-
-def build_net(model_cfg, num_classes: int) -> nn.Module:
-    """Instantiate the model config (a ``build_model`` call) and apply ImageNet init if set."""
-    cfg = OmegaConf.create(model_cfg if not isinstance(model_cfg, DictConfig) else OmegaConf.to_container(model_cfg))
-    pretrained, inflate = cfg.get("pretrained"), cfg.get("inflate", "mean")
-    for key in _NOT_BUILD_KEYS:
-        cfg.pop(key, None)
-    if "_target_" not in cfg:
-        cfg["_target_"] = "cost.models.build_model"
-    net = instantiate(cfg, num_classes=num_classes, _convert_="all")
-    path = pretrained_weights(pretrained, cfg.get("depth"))
-    if path:
-        report = load_imagenet_2d(net, checkpoints.imagenet_state(path), inflate=inflate)
-        rank_zero_info(f"ImageNet init from {path}: {report}")
-    if model_cfg.get("channels_last"):
-        net.to(memory_format=torch.channels_last_3d)
-    if cfg_compile := model_cfg.get("compile"):
-        if cfg_compile is not True:
-            raise ValueError(f"model.compile={cfg_compile!r}: use true or false")
-        net.compile()  # in place: parameter names and checkpoints stay those of the eager model
-    return net
 
 
 def _batchnorms(net: nn.Module):
@@ -60,7 +31,7 @@ def _batchnorms(net: nn.Module):
 
 
 class VideoClassifier(pl.LightningModule):
-    """Train/validate/test a video network; writes the coefficient files in ``output_dir``.
+    """Train/validate/test a video network; its last results stay in ``val_results``/``test_results``.
 
     Args:
         model: the model config (``cost.models.build_model`` keyword arguments).
@@ -68,7 +39,6 @@ class VideoClassifier(pl.LightningModule):
         num_classes: known up front, or taken from the data module in ``setup``.
         freeze_bn: keep every BatchNorm in eval mode with frozen affine (32-frame fine-tuning).
         init_checkpoint: start from this checkpoint's network weights (not its optimizer).
-        output_dir: where ``coefficient_curves.csv`` and the test files go (rank zero only).
         eval_chunk: forward at most this many clips at once at evaluation (0 = all views).
         test_average: how a video's views are combined: mean of softmax scores (the paper's
             [reading]) or softmax of the mean logits.
@@ -84,7 +54,6 @@ class VideoClassifier(pl.LightningModule):
         class_names: list[str] | None = None,
         freeze_bn: bool = False,
         init_checkpoint: str | None = None,
-        output_dir: str | None = None,
         eval_chunk: int = 0,
         batch_size: int | None = None,
         test_average: str = "softmax",
@@ -94,7 +63,6 @@ class VideoClassifier(pl.LightningModule):
         self.save_hyperparameters()
         self.net: nn.Module | None = None
         self.class_names = list(class_names) if class_names else None
-        self.output_dir = Path(output_dir) if output_dir else None
         self.test_results: dict | None = None
         self.val_results: dict | None = None
         self.recipe: dict | None = None  # batch and lr actually used (configure_optimizers)
@@ -105,7 +73,7 @@ class VideoClassifier(pl.LightningModule):
     # ---------------------------------------------------------------- construction
     def _build(self, num_classes: int) -> None:
         self.hparams.num_classes = num_classes
-        self.net = build_net(self.hparams.model, num_classes)
+        self.net = build_net(self.hparams.model, num_classes, log=rank_zero_info)
         if self.hparams.init_checkpoint:
             self._load_init(self.hparams.init_checkpoint)
         if self.hparams.freeze_bn:
@@ -116,9 +84,8 @@ class VideoClassifier(pl.LightningModule):
         self.layers = layers
         self.train_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.train_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
-        average = self.hparams.get("test_average", "softmax")
-        self.val_metrics = VideoMetrics(num_classes, len(layers), average)
-        self.test_metrics = VideoMetrics(num_classes, len(layers), average)
+        self.val_metrics = VideoMetrics(num_classes, len(layers), self.hparams.test_average)
+        self.test_metrics = VideoMetrics(num_classes, len(layers), self.hparams.test_average)
         if self.class_names is None:
             self.class_names = [str(i) for i in range(num_classes)]
 
@@ -147,7 +114,7 @@ class VideoClassifier(pl.LightningModule):
     def train(self, mode: bool = True):
         """Frozen BatchNorm stays in eval mode (running statistics unchanged) while training."""
         super().train(mode)
-        if mode and self.hparams.get("freeze_bn") and self.net is not None:
+        if mode and self.hparams.freeze_bn and self.net is not None:
             for bn in _batchnorms(self.net):
                 bn.eval()
         return self
@@ -181,7 +148,7 @@ class VideoClassifier(pl.LightningModule):
     def configure_optimizers(self):
         world = max(1, self.trainer.world_size)
         accumulate = max(1, int(self.trainer.accumulate_grad_batches))
-        per_device = self.hparams.get("batch_size") or getattr(self.trainer.datamodule, "batch_size", None) or 1
+        per_device = self.hparams.batch_size or getattr(self.trainer.datamodule, "batch_size", None) or 1
         self.recipe = batch_recipe(self.hparams.optim, int(per_device), world, accumulate)
         if self.trainer.is_global_zero:
             print(describe_recipe(self.recipe), flush=True)
@@ -200,7 +167,7 @@ class VideoClassifier(pl.LightningModule):
         if n == 0:
             return
         flat = clips.flatten(0, 1)  # video-major: video 0's views, then video 1's, ...
-        chunk = int(self.hparams.get("eval_chunk") or 0) or flat.shape[0]
+        chunk = int(self.hparams.eval_chunk) or flat.shape[0]
         logits, clip_coef = [], []
         for start in range(0, flat.shape[0], chunk):
             logits.append(self.net(flat[start : start + chunk]))
@@ -256,14 +223,7 @@ class VideoClassifier(pl.LightningModule):
         return res
 
     def on_validation_epoch_end(self) -> None:
-        res = self._finish(self.val_metrics, "val")
-        self.val_results = res
-        if self.trainer.sanity_checking or not self.trainer.is_global_zero or self.output_dir is None:
-            return
-        if res["coef_rows"]:
-            step = int(self.global_step)
-            curve = [{"step": step, "layer": r["layer"], "view": r["view"], "mean": r["mean"]} for r in res["coef_rows"]]
-            coefs.write_csv(self.output_dir / "coefficient_curves.csv", curve, coefs.CURVE_COLUMNS, append=True)
+        self.val_results = self._finish(self.val_metrics, "val")
 
     def on_test_epoch_end(self) -> None:
         res = self._finish(self.test_metrics, "test")
@@ -277,69 +237,5 @@ class VideoClassifier(pl.LightningModule):
                 f"evaluated {res['num_videos']} videos (+{res['num_skipped']} skipped) "
                 f"but the test split has {expected}: the test loader lost or repeated videos"
             )
+        res["class_rows"] = coefs.class_rows(res["coef"], res["label"], self.class_names or [])
         self.test_results = res
-        if self.trainer.is_global_zero and self.output_dir is not None:
-            files = coefs.write_test_outputs(
-                self.output_dir, self.layers, res["coef"], res["label"], self.class_names or []
-            )
-            res["class_rows"] = files["classes"]
-            self._log_wandb_tables(files)
-            test_set = datasets.get("test") if isinstance(datasets, dict) else None
-            paths = [test_set.manifest.path(int(i)) if test_set is not None else str(int(i)) for i in res["index"].reshape(-1)]
-            tables = predictions.write_test_files(self.output_dir, res, paths, self.class_names or [], files["classes"])
-            res["class_accuracy"] = tables["class_accuracy"][1]
-            predictions.log_tables(self.loggers, tables)
-
-    def _log_wandb_tables(self, files: dict) -> None:
-        """The coefficient tables and figures as W&B objects (when a W&B logger is attached)."""
-        if not files["layers"]:
-            return
-        from pytorch_lightning.loggers import WandbLogger
-
-        for logger in self.loggers:
-            if not isinstance(logger, WandbLogger):
-                continue
-            try:
-                rows = files["layers"]
-                logger.log_table("test/coef/layers", columns=coefs.LAYER_COLUMNS, data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows])
-                if files["classes"]:
-                    logger.log_table(
-                        "test/coef/classes",
-                        columns=coefs.CLASS_COLUMNS,
-                        data=[[r[c] for c in coefs.CLASS_COLUMNS] for r in files["classes"]],
-                    )
-                figs = sorted((self.output_dir / "figures").glob("*.png"))
-                if figs:
-                    logger.log_image("test/coef/figures", images=[str(p) for p in figs])
-            except Exception as err:  # noqa: BLE001 - W&B trouble must not lose the results
-                rank_zero_warn(f"could not log coefficient tables to W&B: {err}")
-
-
-def results_record(res: dict, cfg) -> dict:
-    """The results.json content (ARCHITECTURE.md) from test results and the run config."""
-    from .config import dataset_name
-
-    def clean(x):
-        return None if x != x else round(float(x), 4)  # NaN -> null
-
-    return {
-        "top1": clean(res["top1"]),
-        "top5": clean(res["top5"]),
-        "average": clean(res["average"]),
-        "num_videos": int(res["num_videos"]),
-        "num_views": int(res["num_views"]),
-        "views_per_video": int(res["views_per_video"]),
-        "skipped_videos": list(res["skipped_videos"]),
-        "arch": str(cfg.model.arch),
-        "depth": cfg.model.depth if isinstance(cfg.model.depth, int) else str(cfg.model.depth),
-        "dataset": dataset_name(cfg),
-        "data_format": str(cfg.data.get("format", "")),
-        "frames": int(cfg.frames.num_frames),
-        "share_weights": bool(cfg.model.share_weights),
-    }
-
-
-def write_json(path: Path, record: dict) -> None:
-    from .rundir import write_text_atomic
-
-    write_text_atomic(Path(path), json.dumps(record, indent=2) + "\n")

@@ -1,0 +1,47 @@
+"""A model config -> the network it describes: ``build_model``, ImageNet init, memory format, compile.
+
+Imports neither Lightning nor matplotlib, so predicting or counting a network's MACs stays
+cheap. ImageNet files are read by ``cost.training.checkpoints`` (the package's one weights-only
+reader; docs/method.md#imagenet-initialisation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from cost.training.checkpoints import imagenet_state
+
+from .inflate import load_imagenet_2d
+from .pretrained import resolve as pretrained_weights
+
+# Keys of the model config that are not build_model arguments.
+_NOT_BUILD_KEYS = ("pretrained", "inflate", "compile", "channels_last")
+
+
+def build_net(model_cfg: Mapping, num_classes: int, *, log: Callable[[str], None] = print) -> nn.Module:
+    """Instantiate the model config (a ``build_model`` call) and apply ImageNet init if set.
+
+    ``log`` receives the ImageNet init report (the LightningModule passes ``rank_zero_info``).
+    """
+    cfg = OmegaConf.to_container(model_cfg) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
+    # Optional: checkpoints of older runs and hand-written configs (bench, tests) may lack them.
+    pretrained, inflate = cfg.pop("pretrained", None), cfg.pop("inflate", "mean")
+    channels_last, compile_ = cfg.pop("channels_last", False), cfg.pop("compile", False)
+    cfg.setdefault("_target_", "cost.models.build_model")
+    net = instantiate(OmegaConf.create(cfg), num_classes=num_classes, _convert_="all")
+    path = pretrained_weights(pretrained, cfg.get("depth"))  # build_model's default depth when absent
+    if path:
+        report = load_imagenet_2d(net, imagenet_state(path), inflate=inflate)
+        log(f"ImageNet init from {path}: {report}")
+    if channels_last:
+        net.to(memory_format=torch.channels_last_3d)
+    if compile_:
+        if compile_ is not True:
+            raise ValueError(f"model.compile={compile_!r}: use true or false")
+        net.compile()  # in place: parameter names and checkpoints stay those of the eager model
+    return net

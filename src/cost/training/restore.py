@@ -1,0 +1,135 @@
+"""What a run starts from: its resume checkpoint, or a fresh run's init checkpoint and ImageNet
+file; and for an evaluation, the network and clip settings that its checkpoint fixes. Every file
+is read weights-only through ``checkpoints`` (docs/run-directory.md, docs/method.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.utilities import rank_zero_warn
+
+from cost.models import pretrained
+
+from . import checkpoints
+
+CHECKPOINT_DIR = "checkpoints"
+_NEW_RUN_HINT = "or start over with resume=false (the old run's files are moved to <run>/previous-N/)"
+# Overrides eval.py may take: how the trained network is evaluated, not which network it is.
+_MODEL_KEYS_FROM_CHECKPOINT = ("model", "frames", "frames.num_frames", "data.num_frames", "data.frame_stride",
+                               "data.test_short_side")
+
+
+def _container(node) -> dict:
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def init_checkpoint(cfg: DictConfig) -> str | None:
+    """``frames.init_checkpoint``; ``auto`` finds the 8-frame run this 32-frame run fine-tunes."""
+    value = cfg.frames.init_checkpoint
+    if value != "auto":
+        return value
+    run_dir = Path(cfg.paths.log_dir) / "runs" / str(cfg.frames.init_run)
+    for name in ("best.ckpt", "last.ckpt"):
+        if (run_dir / CHECKPOINT_DIR / name).is_file():
+            return str(run_dir / CHECKPOINT_DIR / name)
+    raise FileNotFoundError(
+        f"frames.init_checkpoint=auto: no checkpoint of the 8-frame run in {run_dir / CHECKPOINT_DIR}; "
+        f"train it first (the same command with frames=8), or set frames.init_checkpoint=<path> "
+        f"(or frames.init_run=<run name>)"
+    )
+
+
+def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
+    """``resume: auto`` finds <run dir>/checkpoints/last.ckpt; a path resumes from it. The file
+    is read weights-only here and must hold the network this config asks for."""
+    resume = cfg.resume
+    if resume in (False, None, "false", "False", "no"):
+        return None
+    if resume in (True, "auto", "true", "True"):
+        path = ckpt_dir / "last.ckpt"
+        if not path.is_file():
+            return None
+    else:
+        path = Path(str(resume)).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"resume={resume}: no such checkpoint (use resume=auto or resume=false)")
+    # Optional: a Lightning checkpoint saved without hyper-parameters has no model config to compare.
+    saved = (checkpoints.check_readable(path, "resume").get("hyper_parameters") or {}).get("model")
+    if saved:
+        checkpoints.check_same_network(saved, _container(cfg.model), path, "resume",
+                                       f"resume it with the same model settings, {_NEW_RUN_HINT}")
+    return str(path)
+
+
+def initial_weights(cfg: DictConfig) -> tuple[str | None, str | None]:
+    """A fresh run's starting weights, ``(frames.init_checkpoint, model.pretrained file)``, each
+    read weights-only now (not once per rank after the processes start). ImageNet weights are
+    fetched here, before Lightning starts the other DDP ranks, and only when no init checkpoint
+    gives the network its weights anyway."""
+    path = init_checkpoint(cfg)
+    weights = None if path else pretrained.resolve(cfg.model.pretrained, cfg.model.depth)
+    if weights:
+        checkpoints.imagenet_state(weights)
+    if path:
+        ckpt = checkpoints.load(path, "frames.init_checkpoint")
+        # Optional: an init checkpoint may be a plain state dict, or a Lightning one without hyper-parameters.
+        saved = ((ckpt.get("hyper_parameters") or {}) if isinstance(ckpt, dict) else {}).get("model")
+        if saved:
+            checkpoints.check_same_network(saved, _container(cfg.model), path, "frames.init_checkpoint",
+                                           "initialise from a run of the same model")
+    return path, weights
+
+
+def command_line_overrides() -> list[str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except Exception:  # noqa: BLE001 - not under Hydra (a test calling evaluate directly)
+        return []
+
+
+def from_checkpoint(cfg: DictConfig, hp: dict, ckpt: Path, overrides: list[str]) -> DictConfig:
+    """``cfg`` with the network and the clip settings of the checkpoint. A command-line override
+    of either that disagrees with the checkpoint is an error naming the key."""
+    saved_model = dict(hp["model"], pretrained=None)
+    clip = hp.get("clip") or {}  # optional: checkpoints written before the clip settings were saved
+    saved = {"model.arch": saved_model.get("arch"), "frames.num_frames": clip.get("num_frames"),
+             "data.num_frames": clip.get("num_frames"), "data.frame_stride": clip.get("frame_stride"),
+             "data.test_short_side": clip.get("test_short_side")}
+    saved.update({f"model.{k}": v for k, v in checkpoints.network_config(saved_model).items()})
+    conflicts = []
+    for override in overrides:
+        key = override.lstrip("+~").partition("=")[0]
+        if key in ("model", "frames"):
+            key = {"model": "model.arch", "frames": "frames.num_frames"}[key]
+        elif not key.startswith(_MODEL_KEYS_FROM_CHECKPOINT) or key not in saved:
+            continue
+        if saved.get(key) is None:
+            continue
+        asked = OmegaConf.select(cfg, key)
+        if key == "data.frame_stride":
+            from cost.data.sampling import resolve_stride
+
+            asked = resolve_stride(_container(cfg.data)["frame_stride"], int(saved["data.num_frames"]))
+        if str(asked) != str(saved[key]):
+            conflicts.append(f"{key}={asked!r} (the checkpoint was trained with {saved[key]!r})")
+    if conflicts:
+        raise ValueError(
+            f"ckpt_path={ckpt}: eval.py takes the network and the clip settings from the checkpoint, and the "
+            f"command line asks for others: {'; '.join(conflicts)}. Drop these overrides; only evaluation "
+            f"settings may change (data.test_clips, data.test_crops, data.test_batch_size, eval_chunk, ...)"
+        )
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.model = saved_model
+        if clip:
+            cfg.frames.num_frames = int(clip["num_frames"])
+            cfg.data.num_frames = int(clip["num_frames"])
+            cfg.data.frame_stride = int(clip["frame_stride"])
+            cfg.data.test_short_side = int(clip["test_short_side"])
+        else:
+            rank_zero_warn(f"{ckpt} has no clip settings (written before they were saved): using "
+                           f"data.num_frames={cfg.data.num_frames} and data.frame_stride from the command line")
+    return cfg
