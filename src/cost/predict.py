@@ -26,7 +26,7 @@ _OLD_CHECKPOINT_CLIP = {"num_frames": 8, "frame_stride": 8, "test_short_side": 2
 
 def load_classifier(path: str | Path):
     """The network, its class names, its model config and its clip settings from a run's checkpoint."""
-    from cost.training import checkpoints
+    from cost import checkpoints
     from cost.models.factory import build_net
 
     path = Path(path)

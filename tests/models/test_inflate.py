@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from cost.models import build_model, cost_layers, load_imagenet_2d
-from cost.training.checkpoints import CheckpointError, imagenet_state
+from cost.checkpoints import CheckpointError, imagenet_state
 
 
 class Bottleneck2d(nn.Module):

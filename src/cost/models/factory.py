@@ -1,7 +1,7 @@
 """A model config -> the network it describes: ``build_model``, ImageNet init, memory format, compile.
 
 Imports neither Lightning nor matplotlib, so predicting or counting a network's MACs stays
-cheap. ImageNet files are read by ``cost.training.checkpoints`` (the package's one weights-only
+cheap. ImageNet files are read by ``cost.checkpoints`` (the package's one weights-only
 reader; docs/method.md#imagenet-initialisation).
 """
 
@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from cost.training.checkpoints import imagenet_state
+from cost.checkpoints import imagenet_state
 
 from .inflate import load_imagenet_2d
 from .pretrained import resolve as pretrained_weights

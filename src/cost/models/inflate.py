@@ -42,7 +42,7 @@ def _read_state_dict(state) -> dict[str, torch.Tensor]:
     if isinstance(state, (str, Path)):
         raise TypeError(
             f"load_imagenet_2d takes a state dict, not the path {state}: read the file weights-only "
-            "with cost.training.checkpoints.imagenet_state(path) first"
+            "with cost.checkpoints.imagenet_state(path) first"
         )
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
@@ -68,7 +68,7 @@ def inflate_kernel(weight: torch.Tensor, time_size: int, mode: str = "mean") -> 
 def load_imagenet_2d(model: nn.Module, state_dict, inflate: str = "mean") -> InflationReport:
     """Initialise ``model`` (any arch) from a torchvision-layout 2D ResNet state dict.
 
-    ``state_dict`` is a dict (cost.training.checkpoints.imagenet_state reads a file). Raises ``ValueError`` naming the keys when the
+    ``state_dict`` is a dict (cost.checkpoints.imagenet_state reads a file). Raises ``ValueError`` naming the keys when the
     checkpoint does not fit the model (wrong depth, missing layers, shape mismatch) and
     leaves the model unchanged in that case.
     """

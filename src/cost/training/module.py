@@ -20,7 +20,7 @@ from cost.data.transforms import finish_batch
 from cost.models import cost_layers
 from cost.models.factory import build_net
 
-from . import checkpoints
+from cost import checkpoints
 from . import coefficients as coefs
 from .metrics import VideoMetrics
 from .schedules import batch_recipe, build_optimizer, describe_recipe

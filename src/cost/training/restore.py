@@ -11,7 +11,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 
 from cost.models import pretrained
 
-from . import checkpoints
+from cost import checkpoints
 
 CHECKPOINT_DIR = "checkpoints"
 _NEW_RUN_HINT = "or start over with resume=false (the old run's files are moved to <run>/previous-N/)"

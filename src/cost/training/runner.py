@@ -17,7 +17,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zer
 
 from cost.models import pretrained
 
-from . import checkpoints
+from cost import checkpoints
 from .callbacks import build_callbacks, build_loggers, log_config
 from .config import check_launch, debug_tag, preflight
 from .module import VideoClassifier

@@ -7,7 +7,7 @@ file into a ``CheckpointError`` naming the config key, the file and what to do. 
 restore (``trainer.fit/test(ckpt_path=...)``) gets ``weights_only=True`` too, after
 ``check_readable`` has read the file here first for a clear message. No Lightning import:
 ``cost.models.factory`` reads ImageNet files through this module. Writing checkpoints is the
-Trainer's job (``trainer.AtomicCheckpointIO``).
+Trainer's job (``cost.training.trainer.AtomicCheckpointIO``).
 """
 
 from __future__ import annotations
