@@ -146,6 +146,15 @@ def test_states_live_on_the_metric_device_after_reset():
         assert [t.device.type for t in getattr(m, name)] == ["meta", "meta"], name
 
 
+_EYE = torch.eye(3) * 4  # one view per video, scoring class 0, 1 or 2 highest
+DDP_BATCHES = [
+    # rank 0: videos 0, 1, 2 in two batches (logits, label, index)
+    [(_EYE[[0, 1]], torch.tensor([0, 2]), torch.tensor([0, 1])), (_EYE[[2]], torch.tensor([2]), torch.tensor([2]))],
+    # rank 1: videos 3, 4 and a padding copy of video 0, in one batch
+    [(_EYE[[0, 1, 0]], torch.tensor([0, 1, 0]), torch.tensor([3, 4, 0]))],
+]
+
+
 def _ddp_rank(rank: int, store: str, queue) -> None:
     import datetime
 
@@ -154,13 +163,9 @@ def _ddp_rank(rank: int, store: str, queue) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2,
                             timeout=datetime.timedelta(seconds=30))
     try:
-        eye = torch.eye(3) * 4  # video i's single view scores class i % 3 highest
         m = VideoMetrics(num_classes=3)
-        if rank == 0:  # videos 0, 1, 2 in two batches
-            m.update(eye[[0, 1]], torch.tensor([0, 2]), torch.tensor([0, 1]))
-            m.update(eye[[2]], torch.tensor([2]), torch.tensor([2]))
-        else:  # videos 3, 4 and a padding copy of video 0, in one batch
-            m.update(eye[[0, 1, 0]], torch.tensor([0, 1, 0]), torch.tensor([3, 4, 0]))
+        for batch in DDP_BATCHES[rank]:
+            m.update(*batch)
         res = m.compute()
         queue.put((rank, res["index"].tolist(), res["duplicates"], res["top1"]))
     finally:
@@ -182,3 +187,8 @@ def test_two_processes_gather_every_video_once(tmp_path):
     got = sorted(queue.get(timeout=5) for _ in range(2))
     # right: video 0 (class 0), 2 (class 2), 3 (class 0), 4 (class 1); wrong: video 1 (label 2, scores class 1)
     assert got == [(r, [0, 1, 2, 3, 4], 1, pytest.approx(80.0)) for r in range(2)]
+    one = VideoMetrics(num_classes=3)  # the same batches in one process give the same
+    for batch in DDP_BATCHES[0] + DDP_BATCHES[1]:
+        one.update(*batch)
+    res = one.compute()
+    assert (res["index"].tolist(), res["duplicates"], res["top1"]) == ([0, 1, 2, 3, 4], 1, pytest.approx(80.0))
