@@ -86,9 +86,9 @@ def test_a_duplicate_with_another_label_or_view_count_is_a_conflict():
     m.update(logits[:, :1], torch.tensor([0]), torch.tensor([7]))  # same scores, 1 view instead of 2
     with pytest.raises(RuntimeError, match="evaluated twice"):
         m.compute()
-    m = VideoMetrics(num_classes=3)
-    m.update(logits, torch.tensor([0]), torch.tensor([7]))
-    m.update(logits.flip(-1), torch.tensor([0]), torch.tensor([7]))  # same label and views, other scores
+    m = VideoMetrics(num_classes=2)  # same label and views, scores 0.4, 0.6 against 0.6, 0.4
+    m.update(torch.tensor([[[0.0, 0.405]]]), torch.tensor([0]), torch.tensor([7]))
+    m.update(torch.tensor([[[0.405, 0.0]]]), torch.tensor([0]), torch.tensor([7]))
     with pytest.raises(RuntimeError, match="evaluated twice"):
         m.compute()
 
@@ -114,11 +114,11 @@ def test_copies_that_differ_by_float_noise_agree():
 
 def test_a_conflict_names_only_the_conflicting_videos_and_at_most_five():
     m = VideoMetrics(num_classes=2)
-    logits = torch.tensor([[[3.0, 0.0]]]).expand(8, 1, 2)
-    m.update(logits, torch.zeros(8, dtype=torch.long), torch.arange(8))
-    m.update(logits[:1], torch.zeros(1, dtype=torch.long), torch.tensor([5]))  # an exact copy: fine
-    m.update(logits[:6].flip(-1), torch.zeros(6, dtype=torch.long), torch.tensor([0, 1, 2, 3, 4, 6]))
-    with pytest.raises(RuntimeError, match=r"videos \[0, 1, 2, 3, 4\] were evaluated twice"):
+    logits = torch.tensor([[[3.0, 0.0]]]).expand(10, 1, 2)
+    m.update(logits, torch.zeros(10, dtype=torch.long), torch.arange(10))
+    m.update(logits[:1], torch.zeros(1, dtype=torch.long), torch.tensor([4]))  # an exact copy: fine
+    m.update(logits[:6].flip(-1), torch.zeros(6, dtype=torch.long), torch.tensor([2, 3, 5, 6, 7, 8]))
+    with pytest.raises(RuntimeError, match=r"videos \[2, 3, 5, 6, 7\] were evaluated twice"):
         m.compute()
 
 
