@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from cost.data.sampling import center_indices, uniform_indices
+from cost.data.sampling import center_indices, train_indices, uniform_indices
 
 
 def _is(idx: np.ndarray, want) -> bool:
@@ -45,3 +46,14 @@ def test_training_start_of_a_short_looping_video_is_random_over_its_frames():
     firsts = {int(train_indices(5, 4, 2, np.random.default_rng(s))[0]) for s in range(200)}
     assert firsts == {0, 1, 2, 3, 4}
     assert _is(train_indices(5, 4, 2, np.random.default_rng(0), short_video="repeat"), [0, 2, 4, 4])
+
+
+def test_one_frame_videos_and_one_frame_clips_are_valid_and_zero_is_not():
+    rng = np.random.default_rng(0)
+    assert train_indices(1, 4, 2, rng).tolist() == [0, 0, 0, 0]  # a one-frame video loops on its frame
+    assert center_indices(1, 3, 1, "repeat").tolist() == [0, 0, 0]
+    assert center_indices(9, 1, 1).tolist() == [4]  # a one-frame clip: the middle frame
+    assert uniform_indices(9, 1, 1, num_clips=3).tolist() == [[0], [4], [8]]
+    for frames, samples, stride in ((0, 4, 2), (10, 0, 1), (10, 4, 0)):
+        with pytest.raises(ValueError):
+            center_indices(frames, samples, stride)

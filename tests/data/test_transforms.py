@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cost.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, EvalTransform, MultiViewTransform, TrainTransform,
-                                  resize_short_side, to_float)
+                                  crop, resize_short_side, three_crops, to_float, to_tchw)
 
 
 def frames(t=8, h=60, w=80, seed=0) -> torch.Tensor:
@@ -92,3 +92,53 @@ def test_bad_sizes_name_the_config_key():
         TrainTransform(short_side=(32, 40), crop_size=48)
     with pytest.raises(ValueError, match="data.val_crop"):
         EvalTransform(short_side=32, crop_size=48)
+
+
+def _coordinates(h: int, w: int) -> torch.Tensor:
+    """(1, 2, h, w): channel 0 holds each pixel's row, channel 1 its column."""
+    rows = torch.arange(h).view(h, 1).expand(h, w)
+    cols = torch.arange(w).view(1, w).expand(h, w)
+    return torch.stack([rows, cols])[None]
+
+
+@pytest.mark.parametrize("h,w,tops,lefts", [(10, 7, [0, 2, 5], [1, 1, 1]), (7, 10, [1, 1, 1], [0, 2, 5])])
+def test_three_crops_start_centre_end_along_the_long_side(h, w, tops, lefts):
+    """Portrait and landscape: crops at the start, centre and end of the long side, centred on
+    the short side (read back from a coordinate image)."""
+    crops = three_crops(_coordinates(h, w), 5)
+    assert [c.shape[-2:] for c in crops] == [(5, 5)] * 3
+    assert [int(c[0, 0, 0, 0]) for c in crops] == tops and [int(c[0, 1, 0, 0]) for c in crops] == lefts
+
+
+def test_three_test_views_of_a_portrait_video():
+    x = frames(t=2, h=90, w=60)  # short side 60: already the test size
+    views = MultiViewTransform(short_side=60, num_crops=3, mean=(0, 0, 0), std=(1, 1, 1))(x)
+    want = x.permute(3, 0, 1, 2).float() / 255  # 3, T, H, W
+    for view, top in zip(views, (0, 15, 30)):
+        torch.testing.assert_close(view, want[:, :, top:top + 60], rtol=0, atol=1e-6)
+
+
+def test_frames_must_be_uint8_t_h_w_3():
+    good = frames(t=2, h=4, w=4)
+    for bad in (good.float(), good[0], good[..., :2].repeat(1, 1, 1, 2)):  # float; 3-D; 4 channels
+        with pytest.raises(ValueError, match="expected uint8 frames"):
+            to_tchw(bad)
+
+
+def test_crop_larger_than_the_frame_in_one_side_is_an_error():
+    x = torch.zeros(1, 3, 10, 20)
+    for height, width in ((12, 8), (8, 21)):
+        with pytest.raises(ValueError, match="larger than frame"):
+            crop(x, 0, 0, height, width)
+
+
+def test_float_resize_stays_in_the_unit_range_and_matches_uint8():
+    x = frames(t=2, h=30, w=40).permute(0, 3, 1, 2)
+    as_float = resize_short_side(x.float() / 255, 20)
+    assert float(as_float.min()) >= 0.0 and float(as_float.max()) <= 1.0
+    torch.testing.assert_close(as_float, resize_short_side(x, 20).float() / 255, rtol=0, atol=1.5 / 255)
+
+
+def test_one_short_side_and_a_crop_equal_to_it_are_allowed():
+    assert TrainTransform(short_side=64, crop_size=56).short_side == (64, 64)
+    assert EvalTransform(short_side=56, crop_size=56)(frames(t=1, h=56, w=70)).shape == (3, 1, 56, 56)

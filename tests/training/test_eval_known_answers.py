@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cost.models import CoST
+from cost.training import coefficients as coefs
 from cost.training.coefficients import read_csv
 from cost.training.module import VideoClassifier
 from cost.training.outputs import EvaluationOutputs
@@ -261,3 +262,46 @@ def test_validation_writes_the_known_coefficient_curve(tmp_path):
     assert [(r["step"], r["layer"], r["view"]) for r in rows] == [
         (0, i, view) for i, _, _ in LAYERS for view in ("hw", "tw", "th")]
     assert [float(r["mean"]) for r in rows] == pytest.approx([m for layer in _layer_means() for m in layer], abs=1e-6)
+
+
+# ------------------------------------------------------------ coefficient statistics and files, unit by unit
+def _cost_layers(n: int) -> list[CoST]:
+    layers = []
+    for i in range(n):
+        layer = CoST(CHANNELS, CHANNELS, mode="a")
+        layer.layer_index, layer.stage, layer.unit = i + 1, 2, 1
+        layers.append(layer)
+    return layers
+
+
+def test_no_layers_or_no_videos_give_no_coefficient_rows(tmp_path):
+    """C2D/C3D (no CoST layer) and a run that evaluated no video write no coefficient numbers."""
+    assert coefs.batch_coefficients([], 2, 3).shape == (2, 0, 3)  # what predict.py gets for C2D/C3D
+    assert coefs.layer_rows(_cost_layers(2), torch.zeros(0, 2, 3)) == []  # not a row of NaN means
+    assert coefs.write_test_outputs(tmp_path, [], torch.zeros(2, 0, 3), torch.tensor([0, 1]), ["a", "b"]) == {
+        "layers": [], "classes": []}
+    assert not list(tmp_path.iterdir())
+
+
+def test_class_rows_of_a_single_layer():
+    coef = torch.tensor([[[0.5, 0.25, 0.25]], [[0.25, 0.5, 0.25]], [[0.0, 0.0, 1.0]]])  # 3 videos x 1 layer
+    rows = coefs.class_rows(coef, torch.tensor([1, 0, 1]), ["a", "b"])
+    assert rows == [{"class": "a", "hw": 0.25, "tw": 0.5, "th": 0.25, "temporal": 0.75},
+                    {"class": "b", "hw": 0.25, "tw": 0.125, "th": 0.625, "temporal": 0.75}]
+
+
+def test_write_csv_formats_replaces_appends_and_keeps_the_old_file_on_error(tmp_path):
+    path = tmp_path / "new" / "dir" / "t.csv"  # parents are created
+    coefs.write_csv(path, [{"step": 1, "mean": 1 / 3}], ["step", "mean"])
+    assert path.read_bytes() == b"step,mean\r\n1,0.333333\r\n"  # csv's line ends, floats with 6 decimals
+    coefs.write_csv(path, [{"step": 2, "mean": 0.5}], ["step", "mean"])  # not append: replaces
+    assert coefs.read_csv(path) == [{"step": "2", "mean": "0.500000"}]
+    coefs.write_csv(path, [{"step": 3, "mean": 0.25}], ["step", "mean"], append=True)
+    assert coefs.read_csv(path) == [{"step": "2", "mean": "0.500000"}, {"step": "3", "mean": "0.250000"}]
+    (path.parent / ".t.csv.tmp").write_text("stale,rows\r\nof,a killed writer\r\n")
+    with pytest.raises(KeyError):  # the second row misses a column: the old file must survive
+        coefs.write_csv(path, [{"step": 4, "mean": 0.0}, {"step": 5}], ["step", "mean"])
+    assert coefs.read_csv(path) == [{"step": "2", "mean": "0.500000"}, {"step": "3", "mean": "0.250000"}]
+    coefs.write_csv(path, [{"step": 6, "mean": 0.0}], ["step", "mean"])  # a stale temporary file is not reused
+    assert path.read_bytes() == b"step,mean\r\n6,0.000000\r\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["t.csv"]

@@ -71,3 +71,124 @@ def test_logit_averaging_option():
     assert raw.compute()["top1"] == 0.0
     with pytest.raises(ValueError, match="test_average"):
         VideoMetrics(num_classes=2, average="median")
+
+
+def test_a_duplicate_with_another_label_or_view_count_is_a_conflict():
+    """Each of label, view count and scores alone must make a second copy of a video a conflict."""
+    logits = torch.tensor([[[2.0, 0.0, 0.0], [2.0, 0.0, 0.0]]])  # one video, 2 identical views
+    m = VideoMetrics(num_classes=3)
+    m.update(logits, torch.tensor([0]), torch.tensor([7]))
+    m.update(logits, torch.tensor([1]), torch.tensor([7]))  # same scores, another label
+    with pytest.raises(RuntimeError, match=r"videos \[7\] were evaluated twice"):
+        m.compute()
+    m = VideoMetrics(num_classes=3)
+    m.update(logits, torch.tensor([0]), torch.tensor([7]))
+    m.update(logits[:, :1], torch.tensor([0]), torch.tensor([7]))  # same scores, 1 view instead of 2
+    with pytest.raises(RuntimeError, match="evaluated twice"):
+        m.compute()
+    m = VideoMetrics(num_classes=2)  # same label and views, scores 0.4, 0.6 against 0.6, 0.4
+    m.update(torch.tensor([[[0.0, 0.405]]]), torch.tensor([0]), torch.tensor([7]))
+    m.update(torch.tensor([[[0.405, 0.0]]]), torch.tensor([0]), torch.tensor([7]))
+    with pytest.raises(RuntimeError, match="evaluated twice"):
+        m.compute()
+
+
+def test_two_copies_of_one_video_are_one_video():
+    m = VideoMetrics(num_classes=3)
+    logits = torch.tensor([[[0.0, 1.0, 0.0]]])
+    m.update(logits, torch.tensor([1]), torch.tensor([4]))
+    m.update(logits, torch.tensor([1]), torch.tensor([4]))
+    res = m.compute()
+    assert res["num_videos"] == 1 and res["duplicates"] == 1 and res["top1"] == 100.0
+
+
+def test_copies_that_differ_by_float_noise_agree():
+    """A padding copy evaluated in another batch differs in the last bits: within atol 1e-4 (for
+    scores near 0) and rtol 1e-3 (for large ones) it is the same video."""
+    m = VideoMetrics(num_classes=3)
+    m.update(torch.tensor([[[0.0, 0.0, -10.0]]]), torch.tensor([0]), torch.tensor([0]))
+    # p ~ 4.5e-5 -> 7.5e-5 (relative change 65 %, absolute 3e-5); p ~ 0.5 changes by 4e-4
+    m.update(torch.tensor([[[0.0, 1.6e-3, -9.5]]]), torch.tensor([0]), torch.tensor([0]))
+    assert m.compute()["duplicates"] == 1
+
+
+def test_a_conflict_names_only_the_conflicting_videos_and_at_most_five():
+    m = VideoMetrics(num_classes=2)
+    logits = torch.tensor([[[3.0, 0.0]]]).expand(10, 1, 2)
+    m.update(logits, torch.zeros(10, dtype=torch.long), torch.arange(10))
+    m.update(logits[:1], torch.zeros(1, dtype=torch.long), torch.tensor([4]))  # an exact copy: fine
+    m.update(logits[:6].flip(-1), torch.zeros(6, dtype=torch.long), torch.tensor([2, 3, 5, 6, 7, 8]))
+    with pytest.raises(RuntimeError, match=r"videos \[2, 3, 5, 6, 7\] were evaluated twice"):
+        m.compute()
+
+
+def test_results_have_integer_ids_and_shapes_without_layers_or_videos():
+    m = VideoMetrics(num_classes=4)  # no CoST layers (C2D/C3D)
+    empty = m.compute()
+    assert empty["probs"].shape == (0, 4) and empty["coef"].shape == (0, 0, 3)
+    assert empty["views_per_video"] == 0 and empty["num_views"] == 0
+    m.update(torch.randn(2, 3, 4), torch.tensor([0, 1]), torch.tensor([5, 2]))
+    res = m.compute()
+    assert res["coef"].shape == (2, 0, 3)
+    for key in ("index", "label", "views"):
+        assert res[key].dtype == torch.int64, key
+    assert res["index"].tolist() == [2, 5] and res["views"].tolist() == [3, 3]
+
+
+def test_states_live_on_the_metric_device_after_reset():
+    """Lightning moves the metric to the model's device and resets it every epoch: the empty
+    states made by reset and the states of update must be there too ("meta" stands in for a GPU)."""
+    m = VideoMetrics(num_classes=4, num_layers=2).to("meta")
+    m.reset()
+    m.update(torch.zeros(2, 3, 4, device="meta"), torch.zeros(2, dtype=torch.long, device="meta"),
+             torch.zeros(2, dtype=torch.long, device="meta"), torch.zeros(2, 2, 3, device="meta"))
+    for name in ("index", "label", "probs", "views", "coef"):
+        assert [t.device.type for t in getattr(m, name)] == ["meta", "meta"], name
+
+
+_EYE = torch.eye(3) * 4  # one view per video, scoring class 0, 1 or 2 highest
+DDP_BATCHES = [
+    # rank 0: videos 0, 1, 2 in two batches (logits, label, index)
+    [(_EYE[[0, 1]], torch.tensor([0, 2]), torch.tensor([0, 1])), (_EYE[[2]], torch.tensor([2]), torch.tensor([2]))],
+    # rank 1: videos 3, 4 and a padding copy of video 0, in one batch
+    [(_EYE[[0, 1, 0]], torch.tensor([0, 1, 0]), torch.tensor([3, 4, 0]))],
+]
+
+
+def _ddp_rank(rank: int, store: str, queue) -> None:
+    import datetime
+
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=30))
+    try:
+        m = VideoMetrics(num_classes=3)
+        for batch in DDP_BATCHES[rank]:
+            m.update(*batch)
+        res = m.compute()
+        queue.put((rank, res["index"].tolist(), res["duplicates"], res["top1"]))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_gather_every_video_once(tmp_path):
+    """Real 2-process gloo: ranks with different numbers of batches gather the same result."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_ddp_rank, args=(r, str(tmp_path / "store"), queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    got = sorted(queue.get(timeout=5) for _ in range(2))
+    # right: video 0 (class 0), 2 (class 2), 3 (class 0), 4 (class 1); wrong: video 1 (label 2, scores class 1)
+    assert got == [(r, [0, 1, 2, 3, 4], 1, pytest.approx(80.0)) for r in range(2)]
+    one = VideoMetrics(num_classes=3)  # the same batches in one process give the same
+    for batch in DDP_BATCHES[0] + DDP_BATCHES[1]:
+        one.update(*batch)
+    res = one.compute()
+    assert (res["index"].tolist(), res["duplicates"], res["top1"]) == ([0, 1, 2, 3, 4], 1, pytest.approx(80.0))

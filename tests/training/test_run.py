@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cost.analysis.wandb_history import history, offline_records
 from cost.training.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv
 from cost.training.runner import train
 
@@ -158,14 +159,56 @@ def test_output_files_match_the_schema(trained, data_dir):
 
 @pytest.mark.slow
 def test_wandb_offline_run_holds_the_metrics(trained):
+    """The offline W&B run, read back record by record, holds the numbers of the run's files."""
     out, _, _ = trained
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, runs
+    assert runs[0].name.endswith((out / "wandb_id.txt").read_text().strip())
+    saved = json.loads((out / "results.json").read_text())
+    metrics = read_csv(out / "csv" / "metrics.csv")
+
+    val = [r for r in history(runs[0], prefix="val/") if "val/top1" in r]
+    csv_val = [r for r in metrics if r.get("val/top1")]
+    assert len(val) == 2 and [r["trainer/global_step"] for r in val] == [int(r["step"]) for r in csv_val]
+    for key in ("top1", "top5", "average"):
+        assert [r[f"val/{key}"] for r in val] == pytest.approx([float(r[f"val/{key}"]) for r in csv_val], abs=1e-5)
+    assert val[-1]["val/top1"] == pytest.approx(saved["val_top1"], abs=1e-4)  # the last validation
+    assert val[-1]["val/top5"] == pytest.approx(saved["val_top5"], abs=1e-4)
+
+    test = [r for r in history(runs[0], prefix="test/") if "test/top1" in r]
+    assert len(test) == 1
+    for key in ("top1", "top5", "average"):
+        assert test[0][f"test/{key}"] == pytest.approx(saved[key], abs=1e-4), key
+
+    # coefficients: every validation's per-layer views = coefficient_curves.csv, the test's = coefficients.csv
+    curves = read_csv(out / "coefficient_curves.csv")
+    val_coef = history(runs[0], prefix="val/coef/layer")
+    assert [r["trainer/global_step"] for r in val_coef] == sorted({int(r["step"]) for r in curves}) and len(val_coef) == 2
+    for r in curves:
+        logged = next(v for v in val_coef if v["trainer/global_step"] == int(r["step"]))
+        assert logged[f"val/coef/layer{r['layer']}/{r['view']}"] == pytest.approx(float(r["mean"]), abs=1e-6)
+    test_coef = [r for r in history(runs[0], prefix="test/coef/") if "test/coef/layer1/hw" in r]
+    assert len(test_coef) == 1  # (the coefficient tables and figures are rows of their own)
+    logged = test_coef[0]
+    layers = read_csv(out / "coefficients.csv")
+    for r in layers:
+        assert logged[f"test/coef/layer{r['layer']}/{r['view']}"] == pytest.approx(float(r["mean"]), abs=1e-6)
+    for view in ("hw", "tw", "th"):
+        mean = sum(float(r["mean"]) for r in layers if r["view"] == view) / 4
+        assert logged[f"test/coef/mean/{view}"] == pytest.approx(mean, abs=1e-5), view
+
+    # the training loss, step by step, as the CSV logger got it
+    loss = {r["trainer/global_step"]: r["train/loss"] for r in history(runs[0], prefix="train/loss")}
+    csv_loss = {int(r["step"]): float(r["train/loss"]) for r in metrics if r.get("train/loss")}
+    assert csv_loss and loss.keys() == csv_loss.keys()
+    assert [loss[k] for k in sorted(loss)] == pytest.approx([csv_loss[k] for k in sorted(csv_loss)], rel=1e-5)
+
+    records = list(offline_records(runs[0]))
+    config = {item.key: json.loads(item.value_json)  # the run's config as logged (its last update wins)
+              for r in records if r.WhichOneof("record_type") == "config" for item in r.config.update}
+    assert config["model"]["share_weights"] is True and config["model"]["arch"] == "cost_b"
     data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
-    for key in (b"val/top1", b"train/loss", b"val/coef/layer1/tw", b"test/top1", b"share_weights", b"coef/layers"):
-        assert key in data, key
-    run_id = (out / "wandb_id.txt").read_text().strip()
-    assert runs[0].name.endswith(run_id)
+    assert b"coef/layers" in data  # the coefficient table (a W&B table object)
 
 
 def _odd_test_split(data_dir: Path, n: int = 15) -> str:
