@@ -274,13 +274,11 @@ def _cost_layers(n: int) -> list[CoST]:
     return layers
 
 
-def test_no_layers_or_no_videos_give_no_coefficient_rows(tmp_path):
+def test_no_layers_or_no_videos_give_no_coefficient_rows():
     """C2D/C3D (no CoST layer) and a run that evaluated no video write no coefficient numbers."""
     assert coefs.batch_coefficients([], 2, 3).shape == (2, 0, 3)  # what predict.py gets for C2D/C3D
     assert coefs.layer_rows(_cost_layers(2), torch.zeros(0, 2, 3)) == []  # not a row of NaN means
-    assert coefs.write_test_outputs(tmp_path, [], torch.zeros(2, 0, 3), torch.tensor([0, 1]), ["a", "b"]) == {
-        "layers": [], "classes": []}
-    assert not list(tmp_path.iterdir())
+    assert coefs.layer_rows([], torch.zeros(2, 0, 3)) == []  # C2D/C3D: no rows, so EvaluationOutputs writes no file
 
 
 def test_class_rows_of_a_single_layer():
@@ -295,13 +293,13 @@ def test_write_csv_formats_replaces_appends_and_keeps_the_old_file_on_error(tmp_
     coefs.write_csv(path, [{"step": 1, "mean": 1 / 3}], ["step", "mean"])
     assert path.read_bytes() == b"step,mean\r\n1,0.333333\r\n"  # csv's line ends, floats with 6 decimals
     coefs.write_csv(path, [{"step": 2, "mean": 0.5}], ["step", "mean"])  # not append: replaces
-    assert coefs.read_csv(path) == [{"step": "2", "mean": "0.500000"}]
+    assert coefs.read_csv(path) == [{"step": 2, "mean": 0.5}]
     coefs.write_csv(path, [{"step": 3, "mean": 0.25}], ["step", "mean"], append=True)
-    assert coefs.read_csv(path) == [{"step": "2", "mean": "0.500000"}, {"step": "3", "mean": "0.250000"}]
+    assert coefs.read_csv(path) == [{"step": 2, "mean": 0.5}, {"step": 3, "mean": 0.25}]
     (path.parent / ".t.csv.tmp").write_text("stale,rows\r\nof,a killed writer\r\n")
     with pytest.raises(KeyError):  # the second row misses a column: the old file must survive
         coefs.write_csv(path, [{"step": 4, "mean": 0.0}, {"step": 5}], ["step", "mean"])
-    assert coefs.read_csv(path) == [{"step": "2", "mean": "0.500000"}, {"step": "3", "mean": "0.250000"}]
+    assert coefs.read_csv(path) == [{"step": 2, "mean": 0.5}, {"step": 3, "mean": 0.25}]
     coefs.write_csv(path, [{"step": 6, "mean": 0.0}], ["step", "mean"])  # a stale temporary file is not reused
     assert path.read_bytes() == b"step,mean\r\n6,0.000000\r\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["t.csv"]
