@@ -154,7 +154,8 @@ class ClipCollate:
                  "label": torch.tensor([it["label"] for it in ok], dtype=torch.int64),
                  "index": torch.tensor([it["index"] for it in ok], dtype=torch.int64)}
         if self.device_transform is not None:
-            batch["aug"] = (torch.stack([it["aug"] for it in ok]) if ok else torch.zeros((0, 1, len(AUG_COLUMNS)), dtype=torch.int64))
+            batch["aug"] = (torch.stack([it["aug"] for it in ok]) if ok
+                            else torch.zeros((0, 1, len(AUG_COLUMNS)), dtype=torch.int64))
             batch["device_transform"] = self.device_transform
         if self.with_skipped:
             batch["skipped"] = [it["skipped"] for it in items if "skipped" in it]
