@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from cost.data import VideoDataModule
 from cost.data.dataset import ClipCollate
 from cost.data.transforms import (FLIP, IMAGENET_MEAN, IMAGENET_STD, OH, OW, DeferredTransform, EvalTransform,
-                                  MultiViewTransform, TrainTransform, _axis_weights, _cut_length, _filter_span,
-                                  finish_batch, resample, resized_size)
+                                  MultiViewTransform, TrainTransform, _cut_length, _filter_span,
+                                  _taps, finish_batch, resample, resized_size)
 
 from .conftest import SMALL_SYNTHETIC
 
@@ -254,19 +254,22 @@ def exact_device(transform, clips: list[torch.Tensor], seeds: list[int]):
     return resample(batch["clips"], aug, size, dtype=torch.float64, **UNIT), aug
 
 
+def axis_matrix(n_in: int, n_out: int, first: int, size: int, start: int, length: int) -> torch.Tensor:
+    """The taps of one axis as the dense (size, length) matrix they stand for."""
+    index, weight = _taps(*(torch.tensor([v]) for v in (n_in, n_out, first)), size, torch.tensor([start]), length)
+    return torch.zeros(size, length, dtype=torch.float64).scatter_add_(1, index[0], weight[0])
+
+
 @pytest.mark.parametrize("n_in,n_out", [(80, 48), (60, 97), (256, 256), (340, 427), (340, 256), (1080, 257), (7, 3)])
-def test_axis_weights_reproduce_torch_antialiased_bilinear_in_float64(n_in, n_out):
+def test_taps_reproduce_torch_antialiased_bilinear_in_float64(n_in, n_out):
     g = torch.Generator().manual_seed(n_in * 1000 + n_out)
     img = torch.rand(1, 1, 5, n_in, dtype=torch.float64, generator=g)
     want = F.interpolate(img, size=(5, n_out), mode="bilinear", align_corners=False, antialias=True)
-    one = torch.tensor([n_in])
-    w = _axis_weights(one, torch.tensor([n_out]), torch.tensor([0]), n_out, torch.tensor([0]), n_in)[0]
-    torch.testing.assert_close(img[0, 0] @ w.T, want[0, 0], **EXACT)
+    torch.testing.assert_close(img[0, 0] @ axis_matrix(n_in, n_out, 0, n_out, 0, n_in).T, want[0, 0], **EXACT)
     # a window of the outputs against a cut of the inputs (what the worker ships)
     first, last = n_out // 3, n_out - n_out // 4 - 1
     start, end = _filter_span(n_in, n_out, first, last)
-    part = _axis_weights(one, torch.tensor([n_out]), torch.tensor([first]), last - first + 1, torch.tensor([start]),
-                         end - start)[0]
+    part = axis_matrix(n_in, n_out, first, last - first + 1, start, end - start)
     torch.testing.assert_close(img[0, 0, :, start:end] @ part.T, want[0, 0, :, first:last + 1], **EXACT)
 
 
