@@ -21,8 +21,9 @@ weight) pairs per clip from the worker's integers, with torch's own rule
 gather-multiply-adds apply them to every clip, frame and channel (rows, then columns; on a
 2-core CPU 2.2x faster than dense matmuls, and exact in float32 on a GPU, where matmuls may
 use TF32); normalisation is folded into the last step. A batch so crosses processes and the
-host-to-device link as cut uint8 frames, and the device does no per-clip Python work. The device path resizes in float where the CPU path
-resizes uint8, so the two agree within one grey level (tests/data/test_device_transforms.py).
+host-to-device link as cut uint8 frames, and the device does no per-clip Python work. The
+device path resizes in float where the CPU path resizes uint8, so the two agree within one
+grey level (tests/data/test_device_transforms.py).
 """
 
 from __future__ import annotations
