@@ -373,3 +373,34 @@ def test_the_resample_keeps_float32_under_bf16_autocast():
         got = device_batch(tf, clips, seeds)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, want, atol=0, rtol=0)
+
+
+def test_bf16_mixed_keeps_clips_coefficient_statistics_and_metrics_in_float32(synthetic_root, tmp_path):
+    """A real bf16-mixed Lightning test run of the tiny CoST(b) on the device path: the network's
+    coefficients are bf16 (autocast is on), but the finished clips, the coefficient statistics
+    and every accumulated metric state are float32."""
+    import pytorch_lightning as pl
+
+    from cost.training.coefficients import clip_coefficients
+    from cost.training.module import VideoClassifier
+
+    seen = {}
+
+    class Inspect(pl.Callback):
+        def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+            states = module.test_metrics
+            seen.update(clips=batch["clips"].dtype, raw=module.layers[0].coefficients.dtype,
+                        stats=clip_coefficients(module.layers).dtype,
+                        states={name: getattr(states, name)[-1].dtype for name in ("probs", "coef")})
+
+    dm = make_dm(synthetic_root, device_transforms=True, test_crops=1, test_clips=2)
+    module = VideoClassifier({"arch": "cost_b", "depth": "tiny"}, {"lr": 0.1, "milestones": []},
+                             output_dir=str(tmp_path))
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed", limit_test_batches=1, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Inspect()])
+    trainer.test(module, datamodule=dm, verbose=False)
+    assert seen["raw"] == torch.bfloat16
+    assert seen["clips"] == seen["stats"] == torch.float32
+    assert seen["states"] == {"probs": torch.float32, "coef": torch.float32}
+    res = module.test_results
+    assert res["coef"].dtype == torch.float32 and res["coef"].shape[1:] == (len(module.layers), 3)
