@@ -12,11 +12,27 @@ import logging
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cost.data import VideoDataModule
 from cost.data.dataset import ClipCollate
-from cost.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, DeferredTransform, EvalTransform, MultiViewTransform,
-                                  TrainTransform, finish_batch)
+from cost.data.transforms import (
+    FLIP,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    OH,
+    OW,
+    DeferredTransform,
+    EvalTransform,
+    MultiViewTransform,
+    TrainTransform,
+    _cut_length,
+    _filter_span,
+    _taps,
+    finish_batch,
+    resample,
+    resized_size,
+)
 
 from .conftest import SMALL_SYNTHETIC
 
@@ -221,3 +237,170 @@ def test_nvdec_without_a_gpu_falls_back_with_one_message(synthetic_root, caplog)
     messages = [r.getMessage() for r in caplog.records if "nvdec" in r.getMessage()]
     assert len(messages) == 1 and reason in messages[0] and "CPU" in messages[0]
     assert dm.backend == "auto" and batch["clips"].shape == (4, 3, 8, 40, 40)
+
+
+# ---------------------------------------------------------------- the batched resample, exactly
+# In float64 the device path must equal torch's own antialiased resize, then crop and flip, to
+# rounding: the cut, the weights and the batched matmuls change nothing but the arithmetic.
+
+EXACT = dict(atol=1e-12, rtol=0)
+UNIT = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # output = pixel / 255
+
+
+def reference(frames: torch.Tensor, view) -> torch.Tensor:
+    """torch's resize of the whole frame in float64, then the view's crop and flip: (3, T, oh, ow) / 255."""
+    rh, rw, top, left, oh, ow, flip = view
+    x = frames.permute(0, 3, 1, 2).double()
+    if (rh, rw) != tuple(x.shape[-2:]):
+        x = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
+    x = x[..., top:top + oh, left:left + ow]
+    return (x.flip(-1) if flip else x).permute(1, 0, 2, 3) / 255
+
+
+def exact_device(transform, clips: list[torch.Tensor], seeds: list[int]):
+    """The worker's cut and rows, collated, resampled in float64: (B, *lead[:-1], V, 3, T, oh, ow) and the rows."""
+    deferred = DeferredTransform(transform)
+    items = [{**deferred(c, np.random.default_rng(s)), "label": 0, "index": i}
+             for i, (c, s) in enumerate(zip(clips, seeds))]
+    batch = ClipCollate((0,), with_skipped=False, device_transform=transform)(items)
+    aug = batch["aug"]
+    size = tuple(aug[0, 0, [OH, OW]].tolist())
+    return resample(batch["clips"], aug, size, dtype=torch.float64, **UNIT), aug
+
+
+def axis_matrix(n_in: int, n_out: int, first: int, size: int, start: int, length: int) -> torch.Tensor:
+    """The taps of one axis as the dense (size, length) matrix they stand for."""
+    index, weight = _taps(*(torch.tensor([v]) for v in (n_in, n_out, first)), size, torch.tensor([start]), length)
+    return torch.zeros(size, length, dtype=torch.float64).scatter_add_(1, index[0], weight[0])
+
+
+@pytest.mark.parametrize("n_in,n_out", [(80, 48), (60, 97), (256, 256), (340, 427), (340, 256), (1080, 257), (7, 3)])
+def test_taps_reproduce_torch_antialiased_bilinear_in_float64(n_in, n_out):
+    g = torch.Generator().manual_seed(n_in * 1000 + n_out)
+    img = torch.rand(1, 1, 5, n_in, dtype=torch.float64, generator=g)
+    want = F.interpolate(img, size=(5, n_out), mode="bilinear", align_corners=False, antialias=True)
+    torch.testing.assert_close(img[0, 0] @ axis_matrix(n_in, n_out, 0, n_out, 0, n_in).T, want[0, 0], **EXACT)
+    # a window of the outputs against a cut of the inputs (what the worker ships)
+    first, last = n_out // 3, n_out - n_out // 4 - 1
+    start, end = _filter_span(n_in, n_out, first, last)
+    part = axis_matrix(n_in, n_out, first, last - first + 1, start, end - start)
+    torch.testing.assert_close(img[0, 0, :, start:end] @ part.T, want[0, 0, :, first:last + 1], **EXACT)
+
+
+@pytest.mark.parametrize("h,w", [(256, 340), (60, 80), (90, 50), (240, 320)])
+def test_cut_and_weights_equal_full_resize_then_crop_and_flip(h, w):
+    tf = TrainTransform(short_side=(48, 64), crop_size=40, flip=True)
+    clip = frames(t=3, h=h, w=w, seed=h + w)
+    for s in range(12):
+        out, aug = exact_device(tf, [clip], [s])
+        view = tf.views(h, w, tf.draw(h, w, np.random.default_rng(s)))[0]
+        assert tuple(aug[0, 0, :9].tolist()) == (h, w, *view)
+        torch.testing.assert_close(out[0, 0], reference(clip, view), **EXACT)
+
+
+def test_the_cut_is_what_the_filter_reads_and_has_one_size_per_frame_size():
+    """340x256 video, short side 256-320, 224 crops: at scale >= 1 a crop of 224 reads at most
+    223 + 2 * 1 + 1 = 226 rows and columns, a bit over half of the 256 x 340 frame."""
+    tf = TrainTransform(short_side=(256, 320), crop_size=224)
+    deferred = DeferredTransform(tf)
+    clip = torch.zeros(2, 256, 340, 3, dtype=torch.uint8)
+    shapes = {tuple(deferred(clip, np.random.default_rng(s))["clips"].shape) for s in range(50)}
+    assert shapes == {(2, 226, 226, 3)}
+    # The fixed length bounds every span the draws can give and is at most one sample over the largest.
+    for n_in, n_other, (lo, hi), c in [(256, 340, (256, 320), 224), (340, 256, (256, 320), 224),
+                                       (90, 50, (48, 64), 40), (1080, 1920, (256, 320), 224)]:
+        spans = []
+        for side in range(lo, hi + 1):
+            n_out = resized_size(n_in, n_other, side)[0]
+            spans += [np.subtract(*_filter_span(n_in, n_out, o, o + c - 1)[::-1]) for o in range(n_out - c + 1)]
+        length = _cut_length(n_in, resized_size(n_in, n_other, lo)[0], c)
+        assert max(spans) <= length <= max(spans) + 1
+
+
+def test_mixed_sizes_in_one_batch_are_padded_with_zero_weight():
+    tf = TrainTransform(short_side=(48, 64), crop_size=40, flip=True)
+    clips = [frames(t=2, h=60, w=80, seed=1), frames(t=2, h=90, w=50, seed=2), frames(t=2, h=48, w=48, seed=3)]
+    seeds = [4, 5, 6]
+    together, aug = exact_device(tf, clips, seeds)
+    cuts = [DeferredTransform(tf)(c, np.random.default_rng(s))["clips"].shape[-3:-1] for c, s in zip(clips, seeds)]
+    assert len(set(cuts)) == 3  # every clip padded to another size
+    for i, (clip, s) in enumerate(zip(clips, seeds)):
+        alone, _ = exact_device(tf, [clip], [s])
+        torch.testing.assert_close(together[i], alone[0], **EXACT)
+
+
+def test_flip_reverses_the_columns_of_the_same_crop():
+    tf = TrainTransform(short_side=(48, 64), crop_size=40, flip=True)
+    clip = frames(t=2, h=60, w=80, seed=9)
+    deferred = DeferredTransform(tf)
+    item = deferred(clip, np.random.default_rng(3))
+    aug = item["aug"][None].clone()
+    plain, flipped = aug.clone(), aug.clone()
+    plain[..., FLIP], flipped[..., FLIP] = 0, 1
+    a = resample(item["clips"][None], plain, (40, 40), dtype=torch.float64, **UNIT)
+    b = resample(item["clips"][None], flipped, (40, 40), dtype=torch.float64, **UNIT)
+    torch.testing.assert_close(b, a.flip(-1), **EXACT)
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("h,w", [(60, 80), (80, 60)])
+def test_three_crop_and_full_frame_test_views_exactly(h, w):
+    views = frames(t=6, h=h, w=w, seed=h).reshape(2, 3, h, w, 3)  # 2 clips of 3 frames
+    for crops in (1, 3):
+        test = MultiViewTransform(short_side=48, num_crops=crops)
+        out, aug = exact_device(test, [views], [0])  # (1, clips, crops, 3, T, s, s)
+        assert out.shape[1:3] == (2, crops)
+        for k in range(2):
+            for v, view in enumerate(test.views(h, w)):
+                torch.testing.assert_close(out[0, k, v], reference(views[k], view), **EXACT)
+    val = EvalTransform(short_side=48, crop_size=40)
+    out, _ = exact_device(val, [views[0]], [0])
+    torch.testing.assert_close(out[0, 0], reference(views[0], val.views(h, w)[0]), **EXACT)
+
+
+def test_full_frame_views_of_different_sizes_cannot_be_stacked():
+    test = MultiViewTransform(short_side=48, num_crops=1)
+    clips = [frames(t=4, h=60, w=80).reshape(1, 4, 60, 80, 3), frames(t=4, h=60, w=100).reshape(1, 4, 60, 100, 3)]
+    with pytest.raises(RuntimeError, match="data.test_batch_size=1 or data.test_crops=3"):
+        device_batch(test, clips, [0, 0])
+
+
+def test_the_resample_keeps_float32_under_bf16_autocast():
+    tf = TrainTransform(short_side=(64, 96), crop_size=56, flip=True)
+    clips, seeds = [frames(seed=1), frames(seed=2)], [1, 2]
+    want = device_batch(tf, clips, seeds)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = device_batch(tf, clips, seeds)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want, atol=0, rtol=0)
+
+
+def test_bf16_mixed_keeps_clips_coefficient_statistics_and_metrics_in_float32(synthetic_root, tmp_path):
+    """A real bf16-mixed Lightning test run of the tiny CoST(b) on the device path: the network's
+    coefficients are bf16 (autocast is on), but the finished clips, the coefficient statistics
+    and every accumulated metric state are float32."""
+    import pytorch_lightning as pl
+
+    from cost.training.coefficients import clip_coefficients
+    from cost.training.module import VideoClassifier
+
+    seen = {}
+
+    class Inspect(pl.Callback):
+        def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+            states = module.test_metrics
+            seen.update(clips=batch["clips"].dtype, raw=module.layers[0].coefficients.dtype,
+                        stats=clip_coefficients(module.layers).dtype,
+                        states={name: getattr(states, name)[-1].dtype for name in ("probs", "coef")})
+
+    dm = make_dm(synthetic_root, device_transforms=True, test_crops=1, test_clips=2)
+    module = VideoClassifier({"arch": "cost_b", "depth": "tiny"}, {"lr": 0.1, "milestones": []},
+                             output_dir=str(tmp_path))
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed", limit_test_batches=1, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Inspect()])
+    trainer.test(module, datamodule=dm, verbose=False)
+    assert seen["raw"] == torch.bfloat16
+    assert seen["clips"] == seen["stats"] == torch.float32
+    assert seen["states"] == {"probs": torch.float32, "coef": torch.float32}
+    res = module.test_results
+    assert res["coef"].dtype == torch.float32 and res["coef"].shape[1:] == (len(module.layers), 3)

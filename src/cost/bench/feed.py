@@ -103,6 +103,25 @@ def loader_clips_per_s(root: Path, workers: int, device_transforms: bool, batch:
     return n / seconds
 
 
+def finish_clips_per_s(root: Path, batch: int, batches: int) -> float:
+    """The device path's cost in the training process alone: `finish_batch` (resize, crop,
+    flip, normalise) of uint8 batches already on the device, clips/s."""
+    from cost.data.transforms import finish_batch
+
+    dev = _device()
+    it = iter(datamodule(root, 0, True, batch).train_dataloader())
+    ready = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in next(it).items()} for _ in range(batches + 1)]
+    finish_batch(ready.pop())  # warm-up
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for b in ready:
+        finish_batch(b)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * len(ready) / (time.perf_counter() - start)
+
+
 def _net(arch: str, depth, channels_last: bool = False, compile: bool = False):
     from cost.models.factory import build_net
 
@@ -247,6 +266,9 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
                                                    loader_clips_per_s(r, w, d, p["batch"], p["loader_batches"]))
             loader_fns[(keyint, "workers only", 1)] = (lambda r=root: loader_clips_per_s(
                 r, 1, True, p["batch"], p["loader_batches"], finish=False))
+            if keyint == 250:  # the same work at every keyframe interval
+                loader_fns[(keyint, "finish only", 0)] = (lambda r=root: finish_clips_per_s(
+                    r, p["batch"], p["loader_batches"]))
             for backend in ("decord", "pyav"):  # which CPU decoder feeds best (device path, N workers)
                 loader_fns[(keyint, backend, workers)] = (lambda r=root, b=backend: loader_clips_per_s(
                     r, workers, True, p["batch"], p["loader_batches"], backend=b))
@@ -260,6 +282,9 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
         print_table(f"loader only (clips/s): CPU transforms in the workers vs device transforms (on {dev.type})",
                     ["keyint", "workers", "CPU transforms", "device transforms", "device / CPU",
                      "device, worker output alone", "worker alone / CPU", f"device: {workers} workers / 1"], rows)
+        finish = loader[(250, "finish only", 0)]
+        print(f"device transforms, the training process's part alone (finish_batch on {dev.type}): "
+              f"{finish:.1f} clips/s", flush=True)
         print_table(f"CPU decoder, device transforms, {workers} workers (clips/s)",
                     ["keyint", "decord", "pyav (seeking)", "pyav / decord"],
                     [[k, loader[(k, "decord", workers)], loader[(k, "pyav", workers)],
@@ -274,7 +299,8 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
         print_table(f"end to end, trainer.fit at 8x{p['model_crop']}x{p['model_crop']} (clips/s)", ["setting", "clips/s", "e2e / model"],
                     [[k, v, v / base] for k, v in e2e.items()])
     names = {False: "cpu_transforms", True: "device_transforms", "workers only": "device_transforms_worker_output",
-             "decord": "device_transforms_decord", "pyav": "device_transforms_pyav"}
+             "decord": "device_transforms_decord", "pyav": "device_transforms_pyav",
+             "finish only": "device_transforms_finish_only"}
     loader_json = {f"keyint{k}_{names[dt]}_{w}workers": v for (k, dt, w), v in loader.items()}
     best_loader = loader[(250, True, workers)]
     e2e_250 = e2e["keyint 250, device transforms"]
@@ -284,6 +310,7 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
         "loader_clips_per_s": best_loader,
         "e2e_clips_per_s": e2e_250,
         "workers": workers,
+        "device_finish_clips_per_s": finish,
         "preset": "quick" if quick else "full",
         "settings": p,
         "model": model,

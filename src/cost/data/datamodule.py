@@ -80,8 +80,9 @@ class VideoDataModule(pl.LightningDataModule):
     class name a line; `categories`: Moments' `moments_categories.txt`.
     frame_stride: int, or {num_frames: stride}.
     device_transforms: auto (on when the trainer runs on a GPU) | true | false. On: workers
-    return uint8 frames and the random draws; scale, crop, flip and normalisation run batched
-    on the model's device (`transforms.finish_batch`, from the LightningModule).
+    return the uint8 rows and columns the resize will read and the random draws; scale, crop,
+    flip and normalisation run batched on the model's device (`transforms.finish_batch`, from
+    the LightningModule).
     decode_backend: auto | decord | pyav (decode.py), or nvdec (GPU decoding in the main
     process, `nvdec.py`; falls back to auto with one warning where it cannot run).
     """

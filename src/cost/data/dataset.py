@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from . import sampling
 from .decode import Video
 from .manifest import Manifest
-from .transforms import DeferredTransform
+from .transforms import AUG_COLUMNS, DeferredTransform
 
 log = logging.getLogger("cost.data")
 MODES = ("train", "val", "test")
@@ -112,8 +112,8 @@ class VideoClipDataset(Dataset):
 
 
 def _pad_stack(clips: list[torch.Tensor]) -> torch.Tensor:
-    """Stack uint8 (..., H, W, 3) frames of different sizes, zero-padded at the bottom/right
-    (each item's "aug" row keeps its true H and W)."""
+    """Stack uint8 (..., h, w, 3) cuts of different sizes, zero-padded at the bottom/right (the
+    resize weights of each item's "aug" rows are 0 there)."""
     h = max(c.shape[-3] for c in clips)
     w = max(c.shape[-2] for c in clips)
     if all(c.shape[-3:-1] == (h, w) for c in clips):
@@ -154,7 +154,8 @@ class ClipCollate:
                  "label": torch.tensor([it["label"] for it in ok], dtype=torch.int64),
                  "index": torch.tensor([it["index"] for it in ok], dtype=torch.int64)}
         if self.device_transform is not None:
-            batch["aug"] = (torch.stack([it["aug"] for it in ok]) if ok else torch.zeros((0, 2), dtype=torch.int64))
+            batch["aug"] = (torch.stack([it["aug"] for it in ok]) if ok
+                            else torch.zeros((0, 1, len(AUG_COLUMNS)), dtype=torch.int64))
             batch["device_transform"] = self.device_transform
         if self.with_skipped:
             batch["skipped"] = [it["skipped"] for it in items if "skipped" in it]
