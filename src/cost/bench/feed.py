@@ -190,12 +190,18 @@ def e2e_clips_per_s(root: Path, workers: int, device_transforms: bool, p: dict, 
     """`trainer.fit` of the VideoClassifier on the real data module: clips/s after warm-up."""
     import pytorch_lightning as pl
 
+    from omegaconf import OmegaConf
+
+    from cost.training.config import CONFIG_DIR
     from cost.training.module import VideoClassifier
 
+    # The paper's recipe with every key, at a fixed lr and no decay steps.
+    optim = {**OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "optim" / "paper.yaml")),
+             "lr": 0.01, "scale_lr": False, "milestones": []}
     timer = _StepTimer(p["warmup"])
     module = VideoClassifier(model={"arch": p["arch"], "depth": p["depth"], "channels_last": channels_last,
                                     "compile": compile},
-                             optim={"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "milestones": []},
+                             optim=optim,
                              num_classes=2, batch_size=p["batch"])
     trainer = pl.Trainer(accelerator="auto", devices=1, precision=p["precision"], max_steps=p["warmup"] + p["steps"],
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
