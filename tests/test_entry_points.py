@@ -22,10 +22,13 @@ def _output(args: list[str], cwd: Path) -> str:
     return proc.stdout
 
 
-@pytest.mark.parametrize("module,script,overrides", [
-    ("cost.run", "src/run.py", ["frames=32", "model=c3d"]),
-    ("cost.eval", "src/eval.py", ["ckpt_path=/somewhere/checkpoints/best.ckpt", "frames=32"]),
-])
+@pytest.mark.parametrize(
+    "module,script,overrides",
+    [
+        ("cost.run", "src/run.py", ["frames=32", "model=c3d"]),
+        ("cost.eval", "src/eval.py", ["ckpt_path=/somewhere/checkpoints/best.ckpt", "frames=32"]),
+    ],
+)
 def test_hydra_module_and_script_compose_the_same_job(module, script, overrides, tmp_path):
     """conf/ is found from the package whatever the current directory; the job keeps its name
     (run.log, eval.log), its run directory and the quoting of the numeric group frames=32."""
@@ -50,8 +53,10 @@ def test_sweep_module_and_script_list_the_same_jobs(tmp_path, capsys):
     assert as_module == _output([str(REPO / "experiments" / "sweep.py"), *args], tmp_path)
     lines = as_module.splitlines()
     assert lines[0] == "4 job(s)"
-    assert lines[1:] == [f"[{i}/4] python -m cost.run experiment=mini_reproduction model={arch}"
-                         for i, arch in enumerate(("c2d", "c3d", "cost_a", "cost_b"), 1)]
+    assert lines[1:] == [
+        f"[{i}/4] python -m cost.run experiment=mini_reproduction model={arch}"
+        for i, arch in enumerate(("c2d", "c3d", "cost_a", "cost_b"), 1)
+    ]
 
 
 def test_predict_module_and_script_take_the_same_arguments(tmp_path):

@@ -39,8 +39,14 @@ def load(path, key: str) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
-        reason = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line
-                       or "WeightsUnpickler error" in line), str(err).splitlines()[0])
+        reason = next(
+            (
+                line.strip()
+                for line in str(err).splitlines()
+                if "Unsupported global" in line or "WeightsUnpickler error" in line
+            ),
+            str(err).splitlines()[0],
+        )
         raise CheckpointError(
             f"{key}={path}: refused, the file holds Python objects that weights-only loading does not "
             f"allow ({reason}). Loading it could run arbitrary code. Use a checkpoint written by "
@@ -51,8 +57,12 @@ def load(path, key: str) -> dict:
             f"{key}={path}: cannot read it, the file is truncated or corrupt "
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'empty'}). "
             f"Delete or move it away and point {key} at another checkpoint"
-            + (" (resume=<path to an older step checkpoint>, or resume=false to start over)" if key.startswith("resume")
-               else "") + "."
+            + (
+                " (resume=<path to an older step checkpoint>, or resume=false to start over)"
+                if key.startswith("resume")
+                else ""
+            )
+            + "."
         ) from None
 
 
@@ -60,8 +70,9 @@ def check_readable(path, key: str) -> dict:
     """Read a Lightning checkpoint before Lightning restores it; returns its contents."""
     ckpt = load(path, key)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{key}={path}: not a Lightning checkpoint (no state_dict); "
-                              f"use a run's checkpoints/last.ckpt or best.ckpt")
+        raise CheckpointError(
+            f"{key}={path}: not a Lightning checkpoint (no state_dict); use a run's checkpoints/last.ckpt or best.ckpt"
+        )
     return ckpt
 
 
@@ -70,8 +81,10 @@ def hyper_parameters(path, key: str) -> dict:
     ckpt = check_readable(path, key)
     hp = ckpt.get("hyper_parameters") or {}
     if not hp.get("model") or not hp.get("num_classes"):
-        raise CheckpointError(f"{key}={path}: not a checkpoint written by src/run.py "
-                              f"(no model config or class count in its hyper-parameters)")
+        raise CheckpointError(
+            f"{key}={path}: not a checkpoint written by src/run.py "
+            f"(no model config or class count in its hyper-parameters)"
+        )
     return dict(hp, class_names=ckpt.get("class_names"))
 
 
@@ -84,7 +97,7 @@ def network_state(ckpt: dict) -> dict:
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
     if not isinstance(state, dict):
         raise TypeError(f"expected a state dict, got {type(state).__name__}")
-    net = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+    net = {k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")}
     return net or state
 
 
@@ -96,9 +109,11 @@ def network_config(model_cfg: dict) -> dict:
 def check_same_network(saved: dict, wanted: dict, path, key: str, fix: str) -> None:
     """Raise when the checkpoint's network config differs from this run's (``fix`` says what to do)."""
     saved_net, wanted_net = network_config(saved), network_config(wanted)
-    diffs = [f"model.{k}={wanted_net.get(k)!r} (checkpoint: {saved_net.get(k)!r})"
-             for k in sorted(set(saved_net) | set(wanted_net))
-             if k != "_target_" and str(saved_net.get(k)) != str(wanted_net.get(k))]
+    diffs = [
+        f"model.{k}={wanted_net.get(k)!r} (checkpoint: {saved_net.get(k)!r})"
+        for k in sorted(set(saved_net) | set(wanted_net))
+        if k != "_target_" and str(saved_net.get(k)) != str(wanted_net.get(k))
+    ]
     if diffs:
         raise CheckpointError(f"{key}={path} was trained with another network: {', '.join(diffs)}; {fix}")
 
@@ -111,14 +126,16 @@ def load_network(net: torch.nn.Module, path, key: str) -> None:
     except RuntimeError as err:  # shape mismatch: another arch, depth or class count
         raise CheckpointError(f"{key}={path} does not fit this network: {err}") from None
     if missing or unexpected:
-        raise CheckpointError(f"{key}={path} does not fit this network: missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}")
+        raise CheckpointError(
+            f"{key}={path} does not fit this network: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
 
 
 def imagenet_state(path) -> dict:
     """``model.pretrained``: a torchvision-layout 2D ResNet state dict, read weights-only."""
     path = Path(str(path)).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"model.pretrained={path}: no such file (a torchvision ResNet state dict; "
-                                "or model.pretrained=imagenet)")
+        raise FileNotFoundError(
+            f"model.pretrained={path}: no such file (a torchvision ResNet state dict; or model.pretrained=imagenet)"
+        )
     return load(path, "model.pretrained")

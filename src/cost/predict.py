@@ -46,8 +46,9 @@ def clip_settings(saved: dict | None, frames: int | None, stride: int | None, sh
     flags = {"num_frames": "--frames", "frame_stride": "--stride", "test_short_side": "--short-side"}
     base = saved or _OLD_CHECKPOINT_CLIP
     if saved:
-        wrong = [f"{flags[k]} {v} (trained with {saved[k]})"
-                 for k, v in asked.items() if v is not None and v != saved[k]]
+        wrong = [
+            f"{flags[k]} {v} (trained with {saved[k]})" for k, v in asked.items() if v is not None and v != saved[k]
+        ]
         if wrong:
             raise SystemExit(f"error: the checkpoint fixes the clip settings; drop {', '.join(wrong)}")
     return {k: (v if v is not None else base[k]) for k, v in asked.items()}
@@ -84,8 +85,9 @@ def main(argv=None) -> None:
 
     net, names, model_cfg, saved_clip = load_classifier(args.checkpoint)
     clip = clip_settings(saved_clip, args.frames, args.stride, args.short_side)
-    probs, coefficients, layers = predict(net, args.video, clip["num_frames"], clip["frame_stride"], args.clips,
-                                          clip["test_short_side"])
+    probs, coefficients, layers = predict(
+        net, args.video, clip["num_frames"], clip["frame_stride"], args.clips, clip["test_short_side"]
+    )
     print(f"{args.video}  ({model_cfg['arch']}, depth {model_cfg['depth']}, {args.clips} clips)")
     values, order = probs.topk(min(args.top, probs.numel()))
     for rank, (p, c) in enumerate(zip(values.tolist(), order.tolist()), 1):

@@ -65,8 +65,8 @@ def training_cost(job: list[str], tflops: float) -> dict:
     Data loading, evaluation and communication are not included."""
     import torch
 
-    from cost.models.summary import count_macs
     from cost.models.factory import build_net
+    from cost.models.summary import count_macs
 
     cfg = compose_config(quote_numeric_choices(job))
     model_cfg = {**cfg.model, "pretrained": None, "compile": False}
@@ -76,8 +76,14 @@ def training_cost(job: list[str], tflops: float) -> dict:
     devices = cfg.trainer.devices if isinstance(cfg.trainer.devices, int) else 1
     clips = int(cfg.data.batch_size) * devices * int(cfg.trainer.num_nodes) * int(cfg.trainer.accumulate_grad_batches)
     flops = 3 * 2 * macs * clips * int(cfg.trainer.max_steps)
-    return {"name": cfg.name, "GMAC": macs / 1e9, "clips_per_step": clips, "steps": int(cfg.trainer.max_steps),
-            "EFLOP": flops / 1e18, "gpu_hours": flops / (tflops * 1e12) / 3600}
+    return {
+        "name": cfg.name,
+        "GMAC": macs / 1e9,
+        "clips_per_step": clips,
+        "steps": int(cfg.trainer.max_steps),
+        "EFLOP": flops / 1e18,
+        "gpu_hours": flops / (tflops * 1e12) / 3600,
+    }
 
 
 def print_estimates(jobs: list[list[str]], tflops: float) -> None:
@@ -85,8 +91,10 @@ def print_estimates(jobs: list[list[str]], tflops: float) -> None:
     print(f"| run | GMAC/clip | clips/step | steps | training EFLOP | GPU-hours at {tflops:g} TFLOP/s |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | {r['GMAC']:.1f} | {r['clips_per_step']} | {r['steps']:,} | {r['EFLOP']:.2f} "
-              f"| {r['gpu_hours']:,.0f} |")
+        print(
+            f"| {r['name']} | {r['GMAC']:.1f} | {r['clips_per_step']} | {r['steps']:,} | {r['EFLOP']:.2f} "
+            f"| {r['gpu_hours']:,.0f} |"
+        )
     print(f"| total | | | | {sum(r['EFLOP'] for r in rows):.2f} | {sum(r['gpu_hours'] for r in rows):,.0f} |")
 
 
@@ -95,9 +103,15 @@ def main(argv=None) -> int:
     ap.add_argument("overrides", nargs="*", help="Hydra overrides; key=a,b sweeps")
     ap.add_argument("--dry-run", action="store_true", help="print the jobs and exit")
     ap.add_argument("--keep-going", action="store_true", help="run the remaining jobs after a failure")
-    ap.add_argument("--estimate", nargs="?", type=float, const=10.0, metavar="TFLOPS",
-                    help="print each job's training compute and GPU-hours at this sustained rate "
-                         "per GPU (default 10 TFLOP/s) and exit")
+    ap.add_argument(
+        "--estimate",
+        nargs="?",
+        type=float,
+        const=10.0,
+        metavar="TFLOPS",
+        help="print each job's training compute and GPU-hours at this sustained rate "
+        "per GPU (default 10 TFLOP/s) and exit",
+    )
     args = ap.parse_args(argv)
 
     jobs = expand(args.overrides)

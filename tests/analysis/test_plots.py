@@ -34,10 +34,13 @@ def test_the_writer_and_the_reader_round_trip_every_coefficient_file(tmp_path):
     """What write_csv writes, read_csv gives back typed: ints, strings, floats to 6 decimals."""
     files = {
         "coefficients.csv": (LAYER_COLUMNS, layer_rows(2)),
-        "class_coefficients.csv": (CLASS_COLUMNS, [
-            {"class": "12", "hw": 0.5, "tw": 0.25, "th": 0.25, "temporal": 0.5},
-            {"class": "b c", "hw": 1 / 3, "tw": 0.6, "th": 0.0, "temporal": 0.6},
-        ]),
+        "class_coefficients.csv": (
+            CLASS_COLUMNS,
+            [
+                {"class": "12", "hw": 0.5, "tw": 0.25, "th": 0.25, "temporal": 0.5},
+                {"class": "b c", "hw": 1 / 3, "tw": 0.6, "th": 0.0, "temporal": 0.6},
+            ],
+        ),
         "coefficient_curves.csv": (CURVE_COLUMNS, [{"step": 40, "layer": 3, "view": "th", "mean": 0.1234567}]),
     }
     for name, (columns, rows) in files.items():

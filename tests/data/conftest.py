@@ -20,14 +20,21 @@ def pattern_frames(n: int, width: int = 64, height: int = 48, seed: int = 0) -> 
     for i in range(n):
         frames[i] = (i * 5) % 256
         x = (i * 3) % (width - 4)
-        frames[i, :, x:x + 4] = 255
+        frames[i, :, x : x + 4] = 255
         frames[i, (i * 2) % height, :, 1] = 200
         frames[i] += rng.integers(0, 20, size=(height, width, 3), dtype=np.uint8)
     return frames
 
 
-def encode(path: Path, frames: np.ndarray, codec: str = "libx264", rate=Fraction(25), options=None,
-           container_options=None, b_frames: int | None = None) -> Path:
+def encode(
+    path: Path,
+    frames: np.ndarray,
+    codec: str = "libx264",
+    rate=Fraction(25),
+    options=None,
+    container_options=None,
+    b_frames: int | None = None,
+) -> Path:
     with av.open(str(path), "w", options=container_options or {}) as c:
         s = c.add_stream(codec, rate=rate)
         s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
@@ -158,8 +165,12 @@ def decodable_frames(path) -> np.ndarray:
 def cut_faststart(tmp_path_factory) -> Path:
     """An MP4 with its index at the front (faststart) listing 280 frames, cut to 30 % of its bytes."""
     d = tmp_path_factory.mktemp("cut")
-    full = encode(d / "full.mp4", pattern_frames(280, seed=5), options={"bf": "2", "g": "25"},
-                  container_options={"movflags": "faststart"})
+    full = encode(
+        d / "full.mp4",
+        pattern_frames(280, seed=5),
+        options={"bf": "2", "g": "25"},
+        container_options={"movflags": "faststart"},
+    )
     data = full.read_bytes()
     (d / "cut.mp4").write_bytes(data[: int(len(data) * 0.3)])
     return d / "cut.mp4"

@@ -7,8 +7,15 @@ import shutil
 import numpy as np
 import pytest
 
-from cost.data import (Manifest, kinetics_class_names, read_class_folders, read_kinetics_csv, read_list_file, read_moments_categories,
-                       read_moments_csv)
+from cost.data import (
+    Manifest,
+    kinetics_class_names,
+    read_class_folders,
+    read_kinetics_csv,
+    read_list_file,
+    read_moments_categories,
+    read_moments_csv,
+)
 
 
 @pytest.fixture
@@ -29,9 +36,11 @@ def test_kinetics_csv_flat_and_class_folders(tmp_path, clip):
         "arm wrestling,abc-123_XY,5,15,train\n"
         '"zumba",zzz,0,10,train\n'
         "abseiling,Q_q,130,140,train\n"
-        "arm wrestling,gone,0,10,train\n")
+        "arm wrestling,gone,0,10,train\n"
+    )
     (root / "annotations" / "validate.csv").write_text(
-        "label,youtube_id,time_start,time_end,split\nzumba,vvv,20,30,val\n")
+        "label,youtube_id,time_start,time_end,split\nzumba,vvv,20,30,val\n"
+    )
     (root / "annotations" / "test.csv").write_text("youtube_id,time_start,time_end,split\nttt,1,11,test\n")
     put(root / "train" / "arm wrestling" / "abc-123_XY_000005_000015.mp4", clip)  # class folders
     put(root / "train" / "zumba" / "zzz_000000_000010.mkv", clip)
@@ -60,7 +69,8 @@ def test_moments_csv_and_categories(tmp_path, clip):
     root.mkdir()
     (root / "moments_categories.txt").write_text("clapping,1\nerupting,0\nwalking,2\n")
     (root / "trainingSet.csv").write_text(
-        "clapping/yt-abc_12.mp4,clapping,3,0\nerupting/flickr-1-2.mp4,erupting,3,1\nwalking/x.mp4,walking,2,1\n")
+        "clapping/yt-abc_12.mp4,clapping,3,0\nerupting/flickr-1-2.mp4,erupting,3,1\nwalking/x.mp4,walking,2,1\n"
+    )
     (root / "validationSet.csv").write_text("erupting/v1.mp4,erupting,3,0\n")
     put(root / "training" / "clapping" / "yt-abc_12.mp4", clip)
     names = read_moments_categories(root / "moments_categories.txt")

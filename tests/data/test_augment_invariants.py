@@ -164,8 +164,9 @@ def test_uniform_frames_normalise_to_imagenet_values_in_training(augment, colour
 def test_uniform_frames_normalise_to_imagenet_values_in_evaluation(colour):
     frames = torch.tensor(colour, dtype=torch.uint8).expand(4, 40, 50, 3)
     want = _expected(colour).view(3, 1, 1, 1)
-    torch.testing.assert_close(EvalTransform(short_side=36, crop_size=32)(frames), want.expand(3, 4, 32, 32),
-                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        EvalTransform(short_side=36, crop_size=32)(frames), want.expand(3, 4, 32, 32), rtol=0, atol=1e-5
+    )
     for crops in (1, 3):
         views = MultiViewTransform(short_side=36, num_crops=crops)(frames)
         torch.testing.assert_close(views, want.expand_as(views), rtol=0, atol=1e-5)

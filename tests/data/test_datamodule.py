@@ -15,8 +15,20 @@ from cost.data.synthetic import CLASS_NAMES
 
 from .conftest import SMALL_SYNTHETIC
 
-SMALL = dict(num_frames=8, frame_stride=4, train_short_side=(40, 48), train_crop=40, flip=False, val_short_side=40,
-             val_crop=32, test_short_side=40, test_clips=3, test_crops=1, batch_size=4, test_batch_size=2)
+SMALL = dict(
+    num_frames=8,
+    frame_stride=4,
+    train_short_side=(40, 48),
+    train_crop=40,
+    flip=False,
+    val_short_side=40,
+    val_crop=32,
+    test_short_side=40,
+    test_clips=3,
+    test_crops=1,
+    batch_size=4,
+    test_batch_size=2,
+)
 
 
 def make_dm(root, **kw) -> VideoDataModule:
@@ -71,8 +83,13 @@ def test_val_and_test_are_deterministic(synthetic_root):
         dm.setup("fit")
         dm.setup("test")
         val, test = list(dm.val_dataloader()), list(dm.test_dataloader())
-        outs.append((torch.cat([b["clips"] for b in val]), torch.cat([b["clips"] for b in test]),
-                     torch.cat([b["index"] for b in test])))
+        outs.append(
+            (
+                torch.cat([b["clips"] for b in val]),
+                torch.cat([b["clips"] for b in test]),
+                torch.cat([b["index"] for b in test]),
+            )
+        )
     assert torch.equal(outs[0][0], outs[1][0])
     assert torch.equal(outs[0][1], outs[1][1]) and torch.equal(outs[0][2], outs[1][2])
     assert outs[0][1].shape[:2] == (12, 3)  # every test video with its 3 views
@@ -119,8 +136,9 @@ def _ddp_worker(rank, world, store_path, root, out_dir):
 @pytest.mark.slow
 def test_test_loader_under_real_ddp_covers_every_video_once(synthetic_root, tmp_path):
     world = 2
-    torch.multiprocessing.spawn(_ddp_worker, args=(world, str(tmp_path / "store"), str(synthetic_root),
-                                                   str(tmp_path)), nprocs=world, join=True)
+    torch.multiprocessing.spawn(
+        _ddp_worker, args=(world, str(tmp_path / "store"), str(synthetic_root), str(tmp_path)), nprocs=world, join=True
+    )
     per_rank = [list(map(int, (tmp_path / f"rank{r}.txt").read_text().split())) for r in range(world)]
     assert not set(per_rank[0]) & set(per_rank[1])
     assert sorted(per_rank[0] + per_rank[1]) == list(range(12))
@@ -134,12 +152,12 @@ def dirty_root(tmp_path, synthetic_root, bad_videos):
     """A list-format dataset: 8 good synthetic videos plus unreadable and missing ones."""
     root = tmp_path / "dirty"
     lines, bad = [], []
-    for i, line in enumerate((synthetic_root / "train.txt").read_text().splitlines()[:8]):
+    for line in (synthetic_root / "train.txt").read_text().splitlines()[:8]:
         rel, label = line.rsplit(maxsplit=1)
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(synthetic_root / rel, root / rel)
         lines.append(line)
-    for kind, path in bad_videos.items():
+    for path in bad_videos.values():
         (root / "bad").mkdir(exist_ok=True)
         shutil.copyfile(path, root / "bad" / path.name)
         lines.append(f"bad/{path.name} 1")
@@ -151,8 +169,9 @@ def dirty_root(tmp_path, synthetic_root, bad_videos):
 
 
 def dirty_dm(root, **kw):
-    args = dict(format="list", class_names="classes.txt", train_split="train.txt", val_split="val.txt",
-                test_split="val.txt")
+    args = dict(
+        format="list", class_names="classes.txt", train_split="train.txt", val_split="val.txt", test_split="val.txt"
+    )
     args.update(kw)
     return make_dm(root, **args)
 
@@ -191,7 +210,7 @@ def test_eval_skips_and_reports_unreadable_videos(dirty_root, split, caplog):
         dm.setup("fit" if split == "val" else "test")
     missing = str(root / "gone" / "missing.mp4")
     assert dm.missing[split] == [missing]  # counted and reported at setup
-    assert "1 of 13 videos listed for the %s split are missing" % split in caplog.text
+    assert f"1 of 13 videos listed for the {split} split are missing" in caplog.text
     loader = dm.val_dataloader() if split == "val" else dm.test_dataloader()
     batches = list(loader)
     skipped = [p for b in batches for p in b["skipped"]]
@@ -253,10 +272,18 @@ def test_kinetics_and_moments_datamodules(tmp_path, synthetic_root):
             folder = k / ("train" if split == "train" else "val") / (label if split == "train" else "")
             _copy_synthetic(synthetic_root, folder / f"{yid}_{s:06d}_{e:06d}.mp4", j)
         (k / "annotations" / f"{split}.csv").write_text(text)
-    dm = VideoDataModule(format="kinetics", root=str(k), train_split="annotations/train.csv",
-                         val_split="annotations/validate.csv", test_split="annotations/validate.csv",
-                         train_videos="train", val_videos="val", test_videos="val", num_workers=0,
-                         **{**SMALL, "batch_size": 2})
+    dm = VideoDataModule(
+        format="kinetics",
+        root=str(k),
+        train_split="annotations/train.csv",
+        val_split="annotations/validate.csv",
+        test_split="annotations/validate.csv",
+        train_videos="train",
+        val_videos="val",
+        test_videos="val",
+        num_workers=0,
+        **{**SMALL, "batch_size": 2},
+    )
     dm.setup("fit")
     assert dm.class_names == ["abseiling", "bowling", "zumba"] and dm.num_classes == 3
     assert dm.manifests["val"].labels.tolist() == [1, 2]  # val uses the train mapping
@@ -272,10 +299,19 @@ def test_kinetics_and_moments_datamodules(tmp_path, synthetic_root):
     (m / "validationSet.csv").write_text("erupting/e2.mp4,erupting,3,0\n")
     for rel, j in (("training/running/r1.mp4", 0), ("training/erupting/e1.mp4", 1), ("validation/erupting/e2.mp4", 2)):
         _copy_synthetic(synthetic_root, m / rel, j)
-    dm = VideoDataModule(format="moments", root=str(m), train_split="trainingSet.csv", val_split="validationSet.csv",
-                         test_split="validationSet.csv", train_videos="training", val_videos="validation",
-                         test_videos="validation", categories="moments_categories.txt", num_workers=0,
-                         **{**SMALL, "batch_size": 2})
+    dm = VideoDataModule(
+        format="moments",
+        root=str(m),
+        train_split="trainingSet.csv",
+        val_split="validationSet.csv",
+        test_split="validationSet.csv",
+        train_videos="training",
+        val_videos="validation",
+        test_videos="validation",
+        categories="moments_categories.txt",
+        num_workers=0,
+        **{**SMALL, "batch_size": 2},
+    )
     dm.setup("fit")
     assert dm.class_names == ["erupting", "running"]
     b = next(iter(dm.train_dataloader()))
@@ -287,8 +323,15 @@ def test_folder_datamodule(tmp_path, synthetic_root):
     for split, names in (("train", ["walk", "jump", "walk", "jump"]), ("val", ["jump"])):
         for j, c in enumerate(names):
             _copy_synthetic(synthetic_root, tmp_path / split / c / f"{j}.mp4", j)
-    dm = VideoDataModule(format="folder", root=str(tmp_path), train_split="train", val_split="val",
-                         test_split="val", num_workers=0, **{**SMALL, "batch_size": 2})
+    dm = VideoDataModule(
+        format="folder",
+        root=str(tmp_path),
+        train_split="train",
+        val_split="val",
+        test_split="val",
+        num_workers=0,
+        **{**SMALL, "batch_size": 2},
+    )
     dm.setup("fit")
     assert dm.class_names == ["jump", "walk"]
     assert next(iter(dm.val_dataloader()))["label"].tolist() == [0]

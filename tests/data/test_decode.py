@@ -8,8 +8,16 @@ import torch
 
 from cost.data import Video, VideoReadError, count_frames, probe, read_frames, train_indices, uniform_indices
 
-from .conftest import (EXTRA_VIDEOS, SHARED_VIDEOS, VIDEO_SPECS, decodable_frames, encode, needs_shared, pattern_frames,
-                       pyav_reference)
+from .conftest import (
+    EXTRA_VIDEOS,
+    SHARED_VIDEOS,
+    VIDEO_SPECS,
+    decodable_frames,
+    encode,
+    needs_shared,
+    pattern_frames,
+    pyav_reference,
+)
 
 ALL_GENERATED = sorted((*VIDEO_SPECS, *EXTRA_VIDEOS))
 
@@ -61,10 +69,18 @@ def test_indices_past_the_end_are_clamped(video_dir, references):
         read_frames(video_dir / "h264_bframes_ntsc.mp4", [])
 
 
-@pytest.mark.parametrize("name, backend", [("h264_bframes_ntsc.mp4", "decord"), ("h264_nob.mkv", "decord"),
-                                           ("h264_bframes.avi", "pyav"), ("mpeg4.avi", "pyav"),
-                                           ("mpeg4_bframes.mp4", "pyav"), ("hevc_bframes.mp4", "pyav"),
-                                           ("vp9.webm", "decord")])
+@pytest.mark.parametrize(
+    "name, backend",
+    [
+        ("h264_bframes_ntsc.mp4", "decord"),
+        ("h264_nob.mkv", "decord"),
+        ("h264_bframes.avi", "pyav"),
+        ("mpeg4.avi", "pyav"),
+        ("mpeg4_bframes.mp4", "pyav"),
+        ("hevc_bframes.mp4", "pyav"),
+        ("vp9.webm", "decord"),
+    ],
+)
 def test_backend_choice(video_dir, name, backend):
     assert Video(video_dir / name).backend == backend
 
@@ -182,8 +198,10 @@ KEYINT_SPECS = {
 @pytest.fixture(scope="module")
 def keyint_videos(tmp_path_factory):
     d = tmp_path_factory.mktemp("keyint")
-    paths = {name: encode(d / name, pattern_frames(120, seed=7), options={**opts, "crf": "18"})
-             for name, opts in KEYINT_SPECS.items()}
+    paths = {
+        name: encode(d / name, pattern_frames(120, seed=7), options={**opts, "crf": "18"})
+        for name, opts in KEYINT_SPECS.items()
+    }
     return paths, {name: pyav_reference(p) for name, p in paths.items()}
 
 

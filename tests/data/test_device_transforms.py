@@ -51,8 +51,9 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def device_batch(transform, clips: list[torch.Tensor], seeds: list[int], device: str = "cpu") -> torch.Tensor:
     """The device path end to end: DeferredTransform in the 'worker', ClipCollate, finish_batch."""
     deferred = DeferredTransform(transform)
-    items = [{**deferred(c, np.random.default_rng(s)), "label": 0, "index": i}
-             for i, (c, s) in enumerate(zip(clips, seeds))]
+    items = [
+        {**deferred(c, np.random.default_rng(s)), "label": 0, "index": i} for i, (c, s) in enumerate(zip(clips, seeds))
+    ]
     batch = ClipCollate((0,), with_skipped=False, device_transform=transform)(items)
     assert batch["clips"].dtype == torch.uint8  # what crosses the process boundary
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -186,13 +187,26 @@ def test_centre_crop_is_centred(path):
     assert round(out[1, 0, 0, 0].item() * 255) == (40 - 30) // 2
 
 
-SMALL = dict(num_frames=8, frame_stride=4, train_short_side=(40, 48), train_crop=40, flip=True, val_short_side=40,
-             val_crop=32, test_short_side=40, test_clips=3, test_crops=3, batch_size=4, test_batch_size=2)
+SMALL = dict(
+    num_frames=8,
+    frame_stride=4,
+    train_short_side=(40, 48),
+    train_crop=40,
+    flip=True,
+    val_short_side=40,
+    val_crop=32,
+    test_short_side=40,
+    test_clips=3,
+    test_crops=3,
+    batch_size=4,
+    test_batch_size=2,
+)
 
 
 def make_dm(root, **kw) -> VideoDataModule:
-    return VideoDataModule(format="synthetic", root=str(root), num_workers=0, synthetic=SMALL_SYNTHETIC,
-                           **{**SMALL, **kw})
+    return VideoDataModule(
+        format="synthetic", root=str(root), num_workers=0, synthetic=SMALL_SYNTHETIC, **{**SMALL, **kw}
+    )
 
 
 def test_datamodule_device_batches_equal_cpu_batches(synthetic_root):
@@ -203,8 +217,11 @@ def test_datamodule_device_batches_equal_cpu_batches(synthetic_root):
         dm.setup(None)
         assert dm.use_device_transforms is on
         torch.manual_seed(0)
-        batches = {"train": next(iter(dm.train_dataloader())), "val": next(iter(dm.val_dataloader())),
-                   "test": next(iter(dm.test_dataloader()))}
+        batches = {
+            "train": next(iter(dm.train_dataloader())),
+            "val": next(iter(dm.val_dataloader())),
+            "test": next(iter(dm.test_dataloader())),
+        }
         if on:
             assert all(b["clips"].dtype == torch.uint8 and "aug" in b for b in batches.values())
         out[on] = {k: finish_batch(b) for k, b in batches.items()}
@@ -253,15 +270,16 @@ def reference(frames: torch.Tensor, view) -> torch.Tensor:
     x = frames.permute(0, 3, 1, 2).double()
     if (rh, rw) != tuple(x.shape[-2:]):
         x = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
-    x = x[..., top:top + oh, left:left + ow]
+    x = x[..., top : top + oh, left : left + ow]
     return (x.flip(-1) if flip else x).permute(1, 0, 2, 3) / 255
 
 
 def exact_device(transform, clips: list[torch.Tensor], seeds: list[int]):
     """The worker's cut and rows, collated, resampled in float64: (B, *lead[:-1], V, 3, T, oh, ow) and the rows."""
     deferred = DeferredTransform(transform)
-    items = [{**deferred(c, np.random.default_rng(s)), "label": 0, "index": i}
-             for i, (c, s) in enumerate(zip(clips, seeds))]
+    items = [
+        {**deferred(c, np.random.default_rng(s)), "label": 0, "index": i} for i, (c, s) in enumerate(zip(clips, seeds))
+    ]
     batch = ClipCollate((0,), with_skipped=False, device_transform=transform)(items)
     aug = batch["aug"]
     size = tuple(aug[0, 0, [OH, OW]].tolist())
@@ -284,7 +302,7 @@ def test_taps_reproduce_torch_antialiased_bilinear_in_float64(n_in, n_out):
     first, last = n_out // 3, n_out - n_out // 4 - 1
     start, end = _filter_span(n_in, n_out, first, last)
     part = axis_matrix(n_in, n_out, first, last - first + 1, start, end - start)
-    torch.testing.assert_close(img[0, 0, :, start:end] @ part.T, want[0, 0, :, first:last + 1], **EXACT)
+    torch.testing.assert_close(img[0, 0, :, start:end] @ part.T, want[0, 0, :, first : last + 1], **EXACT)
 
 
 @pytest.mark.parametrize("h,w", [(256, 340), (60, 80), (90, 50), (240, 320)])
@@ -307,8 +325,12 @@ def test_the_cut_is_what_the_filter_reads_and_has_one_size_per_frame_size():
     shapes = {tuple(deferred(clip, np.random.default_rng(s))["clips"].shape) for s in range(50)}
     assert shapes == {(2, 226, 226, 3)}
     # The fixed length bounds every span the draws can give and is at most one sample over the largest.
-    for n_in, n_other, (lo, hi), c in [(256, 340, (256, 320), 224), (340, 256, (256, 320), 224),
-                                       (90, 50, (48, 64), 40), (1080, 1920, (256, 320), 224)]:
+    for n_in, n_other, (lo, hi), c in [
+        (256, 340, (256, 320), 224),
+        (340, 256, (256, 320), 224),
+        (90, 50, (48, 64), 40),
+        (1080, 1920, (256, 320), 224),
+    ]:
         spans = []
         for side in range(lo, hi + 1):
             n_out = resized_size(n_in, n_other, side)[0]
@@ -389,15 +411,27 @@ def test_bf16_mixed_keeps_clips_coefficient_statistics_and_metrics_in_float32(sy
     class Inspect(pl.Callback):
         def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
             states = module.test_metrics
-            seen.update(clips=batch["clips"].dtype, raw=module.layers[0].coefficients.dtype,
-                        stats=clip_coefficients(module.layers).dtype,
-                        states={name: getattr(states, name)[-1].dtype for name in ("probs", "coef")})
+            seen.update(
+                clips=batch["clips"].dtype,
+                raw=module.layers[0].coefficients.dtype,
+                stats=clip_coefficients(module.layers).dtype,
+                states={name: getattr(states, name)[-1].dtype for name in ("probs", "coef")},
+            )
 
     dm = make_dm(synthetic_root, device_transforms=True, test_crops=1, test_clips=2)
-    module = VideoClassifier({"arch": "cost_b", "depth": "tiny"}, {"lr": 0.1, "milestones": []},
-                             output_dir=str(tmp_path))
-    trainer = pl.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed", limit_test_batches=1, logger=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Inspect()])
+    module = VideoClassifier(
+        {"arch": "cost_b", "depth": "tiny"}, {"lr": 0.1, "milestones": []}, output_dir=str(tmp_path)
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        precision="bf16-mixed",
+        limit_test_batches=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Inspect()],
+    )
     trainer.test(module, datamodule=dm, verbose=False)
     assert seen["raw"] == torch.bfloat16
     assert seen["clips"] == seen["stats"] == torch.float32

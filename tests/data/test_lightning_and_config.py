@@ -49,13 +49,35 @@ class IndexRecorder(pl.LightningModule):
 @pytest.mark.slow
 @pytest.mark.parametrize("use_distributed_sampler", [True, False])
 def test_lightning_ddp_test_sees_every_video_once(synthetic_root, tmp_path, use_distributed_sampler):
-    dm = VideoDataModule(format="synthetic", root=str(synthetic_root), synthetic=SMALL_SYNTHETIC, num_frames=4,
-                         frame_stride=4, train_short_side=(32, 32), train_crop=32, val_short_side=32, val_crop=32,
-                         test_short_side=32, test_clips=2, batch_size=4, test_batch_size=2, num_workers=0)
-    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=2, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         limit_val_batches=0, use_distributed_sampler=use_distributed_sampler,
-                         default_root_dir=str(tmp_path))
+    dm = VideoDataModule(
+        format="synthetic",
+        root=str(synthetic_root),
+        synthetic=SMALL_SYNTHETIC,
+        num_frames=4,
+        frame_stride=4,
+        train_short_side=(32, 32),
+        train_crop=32,
+        val_short_side=32,
+        val_crop=32,
+        test_short_side=32,
+        test_clips=2,
+        batch_size=4,
+        test_batch_size=2,
+        num_workers=0,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        use_distributed_sampler=use_distributed_sampler,
+        default_root_dir=str(tmp_path),
+    )
     model = IndexRecorder(str(tmp_path))
     trainer.fit(model, datamodule=dm)
     trainer.test(model, datamodule=dm)
@@ -75,14 +97,26 @@ def compose_data(tmp_path, name: str, frames: int, overrides=()):
         (conf / "frames" / f"f{n}.yaml").write_text(f"num_frames: {n}\n")
     (conf / "paths").mkdir()
     (conf / "paths" / "default.yaml").write_text(f"data_dir: {tmp_path / 'data'}\n")
-    (conf / "config.yaml").write_text("defaults:\n  - data: synthetic\n  - frames: f8\n  - paths: default\n  - _self_\n")
+    (conf / "config.yaml").write_text(
+        "defaults:\n  - data: synthetic\n  - frames: f8\n  - paths: default\n  - _self_\n"
+    )
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         return compose(config_name="config", overrides=[f"data={name}", f"frames=f{frames}", *overrides])
 
 
-@pytest.mark.parametrize("name, frames, stride", [("synthetic", 8, 4), ("synthetic", 32, 1), ("kinetics", 8, 8),
-                                                  ("kinetics", 32, 4), ("moments", 8, 8), ("moments", 32, 2),
-                                                  ("list", 8, 8), ("folder", 32, 4)])
+@pytest.mark.parametrize(
+    "name, frames, stride",
+    [
+        ("synthetic", 8, 4),
+        ("synthetic", 32, 1),
+        ("kinetics", 8, 8),
+        ("kinetics", 32, 4),
+        ("moments", 8, 8),
+        ("moments", 32, 2),
+        ("list", 8, 8),
+        ("folder", 32, 4),
+    ],
+)
 def test_data_configs_instantiate(tmp_path, name, frames, stride):
     from hydra.utils import instantiate
 
@@ -97,8 +131,12 @@ def test_data_configs_instantiate(tmp_path, name, frames, stride):
 def test_synthetic_config_end_to_end(tmp_path):
     from hydra.utils import instantiate
 
-    cfg = compose_data(tmp_path, "synthetic", 8, ["data.num_workers=0", "data.synthetic.num_train=16",
-                                                  "data.synthetic.num_val=4", "data.synthetic.num_test=4"])
+    cfg = compose_data(
+        tmp_path,
+        "synthetic",
+        8,
+        ["data.num_workers=0", "data.synthetic.num_train=16", "data.synthetic.num_val=4", "data.synthetic.num_test=4"],
+    )
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")

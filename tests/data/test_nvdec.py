@@ -18,8 +18,9 @@ pytestmark = pytest.mark.skipif(nvdec_unavailable() is not None, reason=f"NVDEC:
 def test_nvdec_returns_the_frames_pyav_returns(tmp_path, keyint):
     from cost.data.nvdec import NvdecVideo
 
-    path = encode(tmp_path / f"k{keyint}.mp4", pattern_frames(90, width=128, height=96),
-                  options={"g": str(keyint)}, b_frames=2)
+    path = encode(
+        tmp_path / f"k{keyint}.mp4", pattern_frames(90, width=128, height=96), options={"g": str(keyint)}, b_frames=2
+    )
     ref = torch.from_numpy(pyav_reference(path)).float()
     indices = [0, 7, 15, 16, 40, 41, 89, 3, 40, 120]  # unsorted, repeated, past the end
     with NvdecVideo(path) as video:

@@ -71,8 +71,9 @@ def test_sampling_is_deterministic_under_a_seed():
     a = [train_indices(500, 8, 8, np.random.default_rng(7)).tolist() for _ in range(3)]
     assert a[0] == a[1] == a[2]
     r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
-    assert [train_indices(500, 32, 4, r1).tolist() for _ in range(5)] == \
-           [train_indices(500, 32, 4, r2).tolist() for _ in range(5)]
+    assert [train_indices(500, 32, 4, r1).tolist() for _ in range(5)] == [
+        train_indices(500, 32, 4, r2).tolist() for _ in range(5)
+    ]
 
 
 def test_resolve_stride_per_frame_count():

@@ -51,7 +51,7 @@ def test_appearance_classes_differ_in_a_single_frame():
         assert len(obj) > 60  # a visible object
         colours[name] = obj.mean(0)
     names = list(colours)
-    gaps = [np.abs(colours[a] - colours[b]).max() for i, a in enumerate(names) for b in names[i + 1:]]
+    gaps = [np.abs(colours[a] - colours[b]).max() for i, a in enumerate(names) for b in names[i + 1 :]]
     assert min(gaps) > 50  # every class has its own colour
     assert colours["red_disc"][0] > 180 > colours["red_disc"][2] + 100
 

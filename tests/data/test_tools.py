@@ -12,8 +12,9 @@ from cost.data import count_frames, read_list_file
 
 
 def run_tool(*args, cwd=None):
-    proc = subprocess.run([sys.executable, "-m", "cost.data.tools", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cost.data.tools", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
     return proc
 
 
@@ -34,8 +35,9 @@ def test_validate_writes_clean_list_and_report(tmp_path, video_dir, bad_videos):
     assert proc.returncode == 0, proc.stderr
     assert "3 of 8 videos readable" in proc.stdout
     clean = read_list_file(root / "train.clean.txt", root)
-    assert [clean.relpath(i) for i in range(len(clean))] == [f"ok/{n}" for n in
-                                                             ["h264_nob.mkv", "mpeg4.avi", "h264_bframes_ntsc.mp4"]]
+    assert [clean.relpath(i) for i in range(len(clean))] == [
+        f"ok/{n}" for n in ["h264_nob.mkv", "mpeg4.avi", "h264_bframes_ntsc.mp4"]
+    ]
     assert clean.labels.tolist() == [0, 1, 2]
     report = (root / "train.unreadable.tsv").read_text().splitlines()
     assert report[0] == "path\terror" and len(report) == 6
@@ -71,24 +73,44 @@ def test_build_list_from_kinetics_and_moments(tmp_path, video_dir):
     vids = tmp_path / "k" / "val"
     (vids / "zumba").mkdir(parents=True)
     shutil.copyfile(video_dir / "h264_nob.mkv", vids / "zumba" / "abc_000001_000011.mkv")
-    (tmp_path / "k" / "val.csv").write_text("label,youtube_id,time_start,time_end,split\n"
-                                            "zumba,abc,1,11,val\nabseiling,gone,0,10,val\n")
+    (tmp_path / "k" / "val.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\nzumba,abc,1,11,val\nabseiling,gone,0,10,val\n"
+    )
     out = tmp_path / "lists" / "val.txt"
     proc = run_tool("build-list", "kinetics", tmp_path / "k" / "val.csv", "--videos", vids, "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert "1 listed but missing" in proc.stdout
     assert out.read_text().splitlines() == ["zumba/abc_000001_000011.mkv 1", "gone_000000_000010.mp4 0"]
     assert (out.parent / "classes.txt").read_text().split() == ["abseiling", "zumba"]
-    proc = run_tool("build-list", "kinetics", tmp_path / "k" / "val.csv", "--videos", vids, "--out", out,
-                    "--skip-missing", "--root", tmp_path / "k")
+    proc = run_tool(
+        "build-list",
+        "kinetics",
+        tmp_path / "k" / "val.csv",
+        "--videos",
+        vids,
+        "--out",
+        out,
+        "--skip-missing",
+        "--root",
+        tmp_path / "k",
+    )
     assert out.read_text().splitlines() == ["val/zumba/abc_000001_000011.mkv 1"]
 
     m = tmp_path / "m"
     (m / "training" / "run").mkdir(parents=True)
     (m / "moments_categories.txt").write_text("run,0\nsit,1\n")
     (m / "trainingSet.csv").write_text("run/a.mp4,run,3,0\nsit/b.mp4,sit,2,1\n")
-    proc = run_tool("build-list", "moments", m / "trainingSet.csv", "--videos", m / "training",
-                    "--categories", m / "moments_categories.txt", "--out", m / "train.txt")
+    proc = run_tool(
+        "build-list",
+        "moments",
+        m / "trainingSet.csv",
+        "--videos",
+        m / "training",
+        "--categories",
+        m / "moments_categories.txt",
+        "--out",
+        m / "train.txt",
+    )
     assert proc.returncode == 0, proc.stderr
     assert (m / "train.txt").read_text().splitlines() == ["run/a.mp4 0", "sit/b.mp4 1"]
 
@@ -133,9 +155,20 @@ def test_build_list_and_resize_refuse_unsafe_names(tmp_path, video_dir):
     (m / "training" / "run").mkdir(parents=True)
     shutil.copyfile(video_dir / "h264_nob.mkv", m / "training" / "run" / "a.mp4")
     (m / "moments_categories.txt").write_text("run,0\nsit,1\n")
-    (m / "trainingSet.csv").write_text('run/a.mp4,run,3,0\n"run/b.mp4 1\nsit/evil.mp4",run,2,1\n"run/c\x1b.mp4",run,1,1\n')
-    proc = run_tool("build-list", "moments", m / "trainingSet.csv", "--videos", m / "training",
-                    "--categories", m / "moments_categories.txt", "--out", m / "train.txt")
+    (m / "trainingSet.csv").write_text(
+        'run/a.mp4,run,3,0\n"run/b.mp4 1\nsit/evil.mp4",run,2,1\n"run/c\x1b.mp4",run,1,1\n'
+    )
+    proc = run_tool(
+        "build-list",
+        "moments",
+        m / "trainingSet.csv",
+        "--videos",
+        m / "training",
+        "--categories",
+        m / "moments_categories.txt",
+        "--out",
+        m / "train.txt",
+    )
     assert proc.returncode == 0, proc.stderr
     assert (m / "train.txt").read_text().splitlines() == ["run/a.mp4 0"]
     assert "2 with unusable names, left out" in proc.stdout

@@ -4,8 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from cost.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, EvalTransform, MultiViewTransform, TrainTransform,
-                                  crop, resize_short_side, three_crops, to_float, to_tchw)
+from cost.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EvalTransform,
+    MultiViewTransform,
+    TrainTransform,
+    crop,
+    resize_short_side,
+    three_crops,
+    to_float,
+    to_tchw,
+)
 
 
 def frames(t=8, h=60, w=80, seed=0) -> torch.Tensor:
@@ -66,8 +76,9 @@ def test_eval_transform_centre_crop():
     x = frames(h=60, w=80)
     out = EvalTransform(short_side=48, crop_size=40)(x)
     assert out.shape == (3, 8, 40, 40)
-    scaled = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2), size=(48, 64), mode="bilinear",
-                                             align_corners=False, antialias=True)
+    scaled = torch.nn.functional.interpolate(
+        x.permute(0, 3, 1, 2), size=(48, 64), mode="bilinear", align_corners=False, antialias=True
+    )
     centre = scaled[..., 4:44, 12:52].float() / 255  # (48 - 40) / 2 = 4, (64 - 40) / 2 = 12
     mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
     torch.testing.assert_close(out, (centre.permute(1, 0, 2, 3) - mean) / std, rtol=0, atol=1e-5)
@@ -115,7 +126,7 @@ def test_three_test_views_of_a_portrait_video():
     views = MultiViewTransform(short_side=60, num_crops=3, mean=(0, 0, 0), std=(1, 1, 1))(x)
     want = x.permute(3, 0, 1, 2).float() / 255  # 3, T, H, W
     for view, top in zip(views, (0, 15, 30)):
-        torch.testing.assert_close(view, want[:, :, top:top + 60], rtol=0, atol=1e-6)
+        torch.testing.assert_close(view, want[:, :, top : top + 60], rtol=0, atol=1e-6)
 
 
 def test_frames_must_be_uint8_t_h_w_3():

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from cost.models import build_model, cost_layers, load_imagenet_2d
 from cost.checkpoints import CheckpointError, imagenet_state
+from cost.models import build_model, cost_layers, load_imagenet_2d
 
 
 class Bottleneck2d(nn.Module):

@@ -18,5 +18,3 @@ def data_dir(tmp_path_factory) -> Path:
     cfg = compose_cfg([f"paths.data_dir={root}", "paths.output_dir=/unused"])
     instantiate(cfg.data).prepare_data()
     return root
-
-

@@ -14,13 +14,12 @@ from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from cost.models.factory import build_net
 from cost.training.callbacks import CallbacksConfig
 from cost.training.config import CONFIG_DIR
-from cost.models.factory import build_net
 from cost.training.preflight import multiprocess_trainer, preflight
 from cost.training.runner import check_config
 from cost.training.schedules import OptimConfig
-
 from training_helpers import PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 MODELS = ["c2d", "c3d", "cost_a", "cost_b"]
@@ -31,8 +30,13 @@ TRAINERS = ["default", "cpu", "gpu", "ddp"]
 
 
 def test_groups_on_disk():
-    for group, names in {"model": MODELS, "data": DATA, "frames": FRAMES, "trainer": TRAINERS,
-                         "logger": ["wandb", "csv", "none"]}.items():
+    for group, names in {
+        "model": MODELS,
+        "data": DATA,
+        "frames": FRAMES,
+        "trainer": TRAINERS,
+        "logger": ["wandb", "csv", "none"],
+    }.items():
         on_disk = {p.stem for p in (CONFIG_DIR / group).glob("*.yaml")}
         assert set(names) <= on_disk, group
 
@@ -43,10 +47,17 @@ _nets: dict = {}
 @pytest.mark.parametrize("model,data", list(itertools.product(MODELS, DATA)))
 def test_compose_and_instantiate_every_combination(tmp_path, model, data):
     for frames, share, trainer in itertools.product(FRAMES, SHARE, TRAINERS):
-        cfg = compose_cfg([
-            f"model={model}", f"data={data}", f"frames={frames}", f"model.share_weights={share}",
-            f"trainer={trainer}", f"paths.data_dir={tmp_path}", f"paths.output_dir={tmp_path}/run",
-        ])
+        cfg = compose_cfg(
+            [
+                f"model={model}",
+                f"data={data}",
+                f"frames={frames}",
+                f"model.share_weights={share}",
+                f"trainer={trainer}",
+                f"paths.data_dir={tmp_path}",
+                f"paths.output_dir={tmp_path}/run",
+            ]
+        )
         check_config(cfg)
         assert cfg.model.arch == model and cfg.frames.num_frames == int(frames)
         assert cfg.model.depth == ("tiny" if data == "synthetic" else 50)  # the per-dataset preset
@@ -92,8 +103,18 @@ def test_real_data_is_paper_scale_and_experiments_compose():
 
 def test_every_reading_is_a_key():
     m = compose_cfg(["paths.output_dir=x"]).model
-    for key in ("pool1_kernel", "pool2_kernel", "stride_on", "dropout", "coef_init", "unit_patterns",
-                "inflate", "pretrained", "share_weights", "depth"):
+    for key in (
+        "pool1_kernel",
+        "pool2_kernel",
+        "stride_on",
+        "dropout",
+        "coef_init",
+        "unit_patterns",
+        "inflate",
+        "pretrained",
+        "share_weights",
+        "depth",
+    ):
         assert key in m
     o = compose_cfg(["model.pool1_kernel=[1,3,3]", "model.pool2_kernel=null", "paths.output_dir=x"]).model
     assert list(o.pool1_kernel) == [1, 3, 3] and o.pool2_kernel is None
@@ -111,17 +132,34 @@ def test_unknown_group_value_lists_the_choices():
 
 
 def test_bad_value_from_the_command_line(tmp_path):
-    p = subprocess.run([PYTHON, str(RUN_PY), "data=kinectics", f"paths.log_dir={tmp_path}"],
-                       capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    p = subprocess.run(
+        [PYTHON, str(RUN_PY), "data=kinectics", f"paths.log_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
     assert p.returncode != 0
     assert "kinectics" in p.stderr and "kinetics" in p.stderr and "moments" in p.stderr
 
 
 def test_multirun_with_ddp_on_basic_launcher_is_refused(tmp_path):
     p = subprocess.run(
-        [PYTHON, str(RUN_PY), "-m", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-         "model=c2d,cost_a", f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path}/data"],
-        capture_output=True, text=True, env=subprocess_env(), timeout=120,
+        [
+            PYTHON,
+            str(RUN_PY),
+            "-m",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "model=c2d,cost_a",
+            f"paths.log_dir={tmp_path}",
+            f"paths.data_dir={tmp_path}/data",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
     )
     out = p.stdout + p.stderr
     assert p.returncode != 0, out
@@ -144,8 +182,11 @@ def test_every_choice_of_every_group_composes(entry):
     extra = ["paths.output_dir=x"] + (["ckpt_path=/r/run/checkpoints/best.ckpt"] if entry == "eval" else [])
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        configs = {(group, choice): compose(entry, overrides=[f"{group}='{choice}'", *extra])
-                   for group in GROUPS for choice in _choices(group)}
+        configs = {
+            (group, choice): compose(entry, overrides=[f"{group}='{choice}'", *extra])
+            for group in GROUPS
+            for choice in _choices(group)
+        }
     assert {group for group, _ in configs} == set(GROUPS)
     for (group, choice), cfg in configs.items():
         OmegaConf.to_container(cfg, resolve=True)
@@ -161,11 +202,14 @@ def test_every_choice_of_every_group_composes(entry):
             assert cfg.frames.num_frames == cfg.data.num_frames == int(choice)
 
 
-@pytest.mark.parametrize("override,message", [
-    ("+optim.name=paper", "unknown key optim.name"),
-    ("~optim.gamma", "missing key optim.gamma"),
-    ("+callbacks.rich_progres=false", "unknown key callbacks.rich_progres"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("+optim.name=paper", "unknown key optim.name"),
+        ("~optim.gamma", "missing key optim.gamma"),
+        ("+callbacks.rich_progres=false", "unknown key callbacks.rich_progres"),
+    ],
+)
 def test_a_wrong_key_in_a_typed_section_stops_the_run_at_once(tmp_path, override, message):
     """conf/ holds every value, so a key the code does not read, or one it needs, is an error
     before anything is built, naming the key."""

@@ -20,8 +20,8 @@ import random
 
 import pytest
 import pytorch_lightning as pl
-from pytorch_lightning.loggers.logger import Logger
 import torch
+from pytorch_lightning.loggers.logger import Logger
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -114,12 +114,14 @@ def _batches(views: int) -> DataLoader:
     out = []
     for videos in BATCHES:
         ids = torch.tensor([[v * views + j for j in range(views)] for v in videos], dtype=torch.float32)
-        out.append({
-            "clips": ids.view(len(videos), views, 1, 1, 1, 1).expand(-1, -1, 3, 1, 2, 2).contiguous(),
-            "label": torch.tensor([VIDEOS[v][0] for v in videos]),
-            "index": torch.tensor(videos),
-            "skipped": [],
-        })
+        out.append(
+            {
+                "clips": ids.view(len(videos), views, 1, 1, 1, 1).expand(-1, -1, 3, 1, 2, 2).contiguous(),
+                "label": torch.tensor([VIDEOS[v][0] for v in videos]),
+                "index": torch.tensor(videos),
+                "skipped": [],
+            }
+        )
     return DataLoader(out, batch_size=None)  # the prepared batches, in this order
 
 
@@ -141,8 +143,10 @@ def _video_scores(video: int, average: str) -> list[float]:
 def _video_coef(video: int) -> list[list[float]]:
     """[layer][view]: the mean over channels and clips."""
     return [
-        [sum(COEF[video][j][i][ch][k] for j in range(CLIPS) for ch in range(CHANNELS)) / (CLIPS * CHANNELS)
-         for k in range(3)]
+        [
+            sum(COEF[video][j][i][ch][k] for j in range(CLIPS) for ch in range(CHANNELS)) / (CLIPS * CHANNELS)
+            for k in range(3)
+        ]
         for i in range(len(LAYERS))
     ]
 
@@ -157,8 +161,9 @@ def _class_means() -> dict[str, list[float]]:
     for c, name in enumerate(CLASSES):
         videos = [v for v, (label, _) in enumerate(VIDEOS) if label == c]
         if videos:  # "eating" has no video: no row
-            over_layers = [[sum(_video_coef(v)[i][k] for i in range(len(LAYERS))) / len(LAYERS) for k in range(3)]
-                           for v in videos]
+            over_layers = [
+                [sum(_video_coef(v)[i][k] for i in range(len(LAYERS))) / len(LAYERS) for k in range(3)] for v in videos
+            ]
             out[name] = [sum(p[k] for p in over_layers) / len(videos) for k in range(3)]
     return out
 
@@ -181,8 +186,9 @@ def test_the_design_gives_the_ranks_it_claims():
 # ------------------------------------------------------------ the production path
 def _classifier(average: str, crops: int, chunk: int) -> VideoClassifier:
     model = {"_target_": f"{__name__}.StubNet", "crops": crops}
-    return VideoClassifier(model, {"lr": 0.1}, num_classes=C, class_names=CLASSES, eval_chunk=chunk,
-                           test_average=average)
+    return VideoClassifier(
+        model, {"lr": 0.1}, num_classes=C, class_names=CLASSES, eval_chunk=chunk, test_average=average
+    )
 
 
 class RecordingLogger(Logger):
@@ -204,8 +210,15 @@ class RecordingLogger(Logger):
 
 def _trainer(out_dir, logger=False) -> pl.Trainer:
     """A real Trainer with the callback that writes the run directory's files to ``out_dir``."""
-    return pl.Trainer(accelerator="cpu", devices=1, logger=logger, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, callbacks=[EvaluationOutputs(out_dir)])
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[EvaluationOutputs(out_dir)],
+    )
 
 
 @pytest.mark.parametrize("average", ["softmax", "logits"])
@@ -236,7 +249,8 @@ def test_test_run_gives_the_known_numbers_and_files(tmp_path, average, crops, ch
     layer_means = _layer_means()
     rows = read_csv(tmp_path / "coefficients.csv")
     assert [(r["layer"], r["stage"], r["unit"], r["view"]) for r in rows] == [
-        (i, s, u, view) for i, s, u in LAYERS for view in ("hw", "tw", "th")]
+        (i, s, u, view) for i, s, u in LAYERS for view in ("hw", "tw", "th")
+    ]
     assert [float(r["mean"]) for r in rows] == pytest.approx([m for layer in layer_means for m in layer], abs=1e-6)
     for k, view in enumerate(("hw", "tw", "th")):  # logged: mean over layers
         mean = sum(m[k] for m in layer_means) / len(LAYERS)
@@ -245,8 +259,11 @@ def test_test_run_gives_the_known_numbers_and_files(tmp_path, average, crops, ch
 
     classes = read_csv(tmp_path / "class_coefficients.csv")
     want_classes = _class_means()
-    assert [r["class"] for r in classes] == list(want_classes) == ["abseiling", "bowling", "cartwheel", "dribbling",
-                                                                  "fencing"]
+    assert (
+        [r["class"] for r in classes]
+        == list(want_classes)
+        == ["abseiling", "bowling", "cartwheel", "dribbling", "fencing"]
+    )
     for r in classes:
         hw, tw, th = want_classes[r["class"]]
         got = [float(r[k]) for k in ("hw", "tw", "th", "temporal")]
@@ -260,7 +277,8 @@ def test_validation_writes_the_known_coefficient_curve(tmp_path):
     assert logged["val/top5"] == pytest.approx(TOPK["softmax"][1], abs=1e-4)
     rows = read_csv(tmp_path / "coefficient_curves.csv")
     assert [(r["step"], r["layer"], r["view"]) for r in rows] == [
-        (0, i, view) for i, _, _ in LAYERS for view in ("hw", "tw", "th")]
+        (0, i, view) for i, _, _ in LAYERS for view in ("hw", "tw", "th")
+    ]
     assert [float(r["mean"]) for r in rows] == pytest.approx([m for layer in _layer_means() for m in layer], abs=1e-6)
 
 
@@ -284,8 +302,10 @@ def test_no_layers_or_no_videos_give_no_coefficient_rows():
 def test_class_rows_of_a_single_layer():
     coef = torch.tensor([[[0.5, 0.25, 0.25]], [[0.25, 0.5, 0.25]], [[0.0, 0.0, 1.0]]])  # 3 videos x 1 layer
     rows = coefs.class_rows(coef, torch.tensor([1, 0, 1]), ["a", "b"])
-    assert rows == [{"class": "a", "hw": 0.25, "tw": 0.5, "th": 0.25, "temporal": 0.75},
-                    {"class": "b", "hw": 0.25, "tw": 0.125, "th": 0.625, "temporal": 0.75}]
+    assert rows == [
+        {"class": "a", "hw": 0.25, "tw": 0.5, "th": 0.25, "temporal": 0.75},
+        {"class": "b", "hw": 0.25, "tw": 0.125, "th": 0.625, "temporal": 0.75},
+    ]
 
 
 def test_write_csv_formats_replaces_appends_and_keeps_the_old_file_on_error(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import nbformat
@@ -33,12 +32,24 @@ def tiny_sweep(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     args = [
         # debug=short's settings, but a real run: debug runs are left out of the tables
-        "model=c2d,cost_b", "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.limit_val_batches=2",
-        "trainer.limit_test_batches=2", "callbacks.checkpoint_every_n_steps=2", "logger=csv", "data.num_workers=0", "trainer.accelerator=cpu",
-        "callbacks.rich_progress=false", "print_tables=false", "data.test_clips=2",
-        f"paths.data_dir={data_dir}", f"paths.log_dir={out}",
+        "model=c2d,cost_b",
+        "trainer.max_steps=4",
+        "trainer.val_check_interval=2",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
+        "callbacks.checkpoint_every_n_steps=2",
+        "logger=csv",
+        "data.num_workers=0",
+        "trainer.accelerator=cpu",
+        "callbacks.rich_progress=false",
+        "print_tables=false",
+        "data.test_clips=2",
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={out}",
     ]
-    proc = subprocess.run([PYTHON, str(SWEEP), *args], env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [PYTHON, str(SWEEP), *args], env=subprocess_env(), capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "2 job(s)" in proc.stdout
     return out / "runs"
@@ -59,15 +70,25 @@ def test_notebooks_execute_on_the_sweep(tiny_sweep, name, monkeypatch):
     monkeypatch.setenv("COST_RUNS", str(tiny_sweep))
     monkeypatch.delenv("WANDB_PROJECT", raising=False)
     nb = nbformat.read(REPO_ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
-    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "store notebooks without outputs"
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT / "notebooks")}}).execute()
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), (
+        "store notebooks without outputs"
+    )
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT / "notebooks")}}
+    ).execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     if name == "coefficients":
         assert "cost_b" in text and "hw" in text  # one CoST run found, its view means printed
         images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
         assert len(images) >= 3
     else:
-        markdown = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs if "text/markdown" in o.get("data", {})]
+        markdown = [
+            o["data"]["text/markdown"]
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+            if "text/markdown" in o.get("data", {})
+        ]
         assert any("tiny CoST(b) 8f" in m for m in markdown)
 
 
@@ -86,7 +107,9 @@ def test_slurm_launcher_plugin_resolves():
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"], return_hydra_config=True)
+        cfg = compose(
+            "config", overrides=["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"], return_hydra_config=True
+        )
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert launcher.tasks_per_node == 4 and launcher.gpus_per_node == 4 and launcher.max_num_timeout == 20
@@ -94,7 +117,14 @@ def test_slurm_launcher_plugin_resolves():
 
 @pytest.mark.parametrize(
     "experiment,jobs",
-    [("table2", 4), ("table3", 4), ("table4_moments", 6), ("table5_kinetics", 6), ("table6_kinetics", 2), ("table7_moments", 2)],
+    [
+        ("table2", 4),
+        ("table3", 4),
+        ("table4_moments", 6),
+        ("table5_kinetics", 6),
+        ("table6_kinetics", 2),
+        ("table7_moments", 2),
+    ],
 )
 def test_every_paper_table_expands_into_composable_jobs(experiment, jobs):
     """Each job of each table's sweep composes to a valid config of the paper's scale."""
@@ -123,8 +153,14 @@ def test_lightning_requeue_is_off_only_under_submitit_slurm(monkeypatch):
     from cost.training.trainer import cluster_plugins
 
     assert cluster_plugins() == []  # not in a SLURM job
-    for key, value in {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "table2", "SLURM_JOB_ID": "42",
-                       "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}.items():
+    for key, value in {
+        "SLURM_NTASKS": "1",
+        "SLURM_JOB_NAME": "table2",
+        "SLURM_JOB_ID": "42",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+    }.items():
         monkeypatch.setenv(key, value)
     assert cluster_plugins() == []  # plain sbatch: Lightning's own requeue stays on
     monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
@@ -136,14 +172,32 @@ def test_lightning_requeue_is_off_only_under_submitit_slurm(monkeypatch):
 def test_submitit_local_multirun(data_dir, tmp_path):
     """hydra -m through hydra-submitit-launcher's local executor (the SLURM launcher's code
     path without SLURM): two jobs, each in its own process, each writes its results."""
-    args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=20", "model=c2d,cost_a",
-            "trainer.fast_dev_run=true", "logger=csv", "data.num_workers=0", "trainer.accelerator=cpu",
-            "callbacks.rich_progress=false", "print_tables=false",
-            f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}"]
-    proc = subprocess.run([PYTHON, str(REPO_ROOT / "src" / "run.py"), *args], env=subprocess_env(),
-                          capture_output=True, text=True, timeout=900)
-    logs = "\n".join(p.read_text()[-2000:] for p in (tmp_path / "runs" / ".submitit").rglob("*.err")) \
-        if (tmp_path / "runs" / ".submitit").exists() else ""
+    args = [
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=20",
+        "model=c2d,cost_a",
+        "trainer.fast_dev_run=true",
+        "logger=csv",
+        "data.num_workers=0",
+        "trainer.accelerator=cpu",
+        "callbacks.rich_progress=false",
+        "print_tables=false",
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={tmp_path}",
+    ]
+    proc = subprocess.run(
+        [PYTHON, str(REPO_ROOT / "src" / "run.py"), *args],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    logs = (
+        "\n".join(p.read_text()[-2000:] for p in (tmp_path / "runs" / ".submitit").rglob("*.err"))
+        if (tmp_path / "runs" / ".submitit").exists()
+        else ""
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:] + logs
     runs = load_runs([tmp_path / "runs"])
     assert sorted(r["arch"] for r in runs) == ["c2d", "cost_a"]
@@ -178,12 +232,29 @@ def test_every_experiment_job_runs_a_fast_dev_run_step(experiment, data_dir, tmp
     for job in expand([f"experiment={experiment}"]):
         real = compose_cfg(job + ["paths.output_dir=x"])
         jobs.setdefault(tuple(o for o in job if not o.startswith(("data=", "trainer="))), real)
-    small = ["data=synthetic", "trainer=cpu", "debug=fast", "data.batch_size=2", "data.test_batch_size=1",
-             "data.test_clips=1", "data.train_short_side=[32,40]", "data.train_crop=32", "frames.init_checkpoint=null"]
+    small = [
+        "data=synthetic",
+        "trainer=cpu",
+        "debug=fast",
+        "data.batch_size=2",
+        "data.test_batch_size=1",
+        "data.test_clips=1",
+        "data.train_short_side=[32,40]",
+        "data.train_crop=32",
+        "frames.init_checkpoint=null",
+    ]
     for i, (job, real) in enumerate(jobs.items()):
         out = tmp_path / str(i)
-        cfg = compose_cfg(list(job) + small + run_overrides(data_dir, out, f"paths.output_dir={out}")
-                          + [f"model.depth={real.model.depth}"])  # not the synthetic preset's tiny net
+        cfg = compose_cfg(
+            list(job)
+            + small
+            + run_overrides(data_dir, out, f"paths.output_dir={out}")
+            + [f"model.depth={real.model.depth}"]
+        )  # not the synthetic preset's tiny net
         record = train(cfg)
         assert (record["arch"], str(record["depth"]), record["frames"], record["share_weights"]) == (
-            real.model.arch, str(real.model.depth), real.frames.num_frames, real.model.share_weights)
+            real.model.arch,
+            str(real.model.depth),
+            real.frames.num_frames,
+            real.model.share_weights,
+        )

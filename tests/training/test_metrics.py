@@ -140,8 +140,12 @@ def test_states_live_on_the_metric_device_after_reset():
     states made by reset and the states of update must be there too ("meta" stands in for a GPU)."""
     m = VideoMetrics(num_classes=4, num_layers=2).to("meta")
     m.reset()
-    m.update(torch.zeros(2, 3, 4, device="meta"), torch.zeros(2, dtype=torch.long, device="meta"),
-             torch.zeros(2, dtype=torch.long, device="meta"), torch.zeros(2, 2, 3, device="meta"))
+    m.update(
+        torch.zeros(2, 3, 4, device="meta"),
+        torch.zeros(2, dtype=torch.long, device="meta"),
+        torch.zeros(2, dtype=torch.long, device="meta"),
+        torch.zeros(2, 2, 3, device="meta"),
+    )
     for name in ("index", "label", "probs", "views", "coef"):
         assert [t.device.type for t in getattr(m, name)] == ["meta", "meta"], name
 
@@ -160,8 +164,9 @@ def _ddp_rank(rank: int, store: str, queue) -> None:
 
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=30))
+    dist.init_process_group(
+        "gloo", init_method=f"file://{store}", rank=rank, world_size=2, timeout=datetime.timedelta(seconds=30)
+    )
     try:
         m = VideoMetrics(num_classes=3)
         for batch in DDP_BATCHES[rank]:

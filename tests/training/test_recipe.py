@@ -23,7 +23,6 @@ from cost.training.coefficients import read_csv
 from cost.training.report import print_summary
 from cost.training.runner import train
 from cost.training.schedules import batch_recipe
-
 from training_helpers import PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
 PAPER_DATA = ("kinetics", "moments", "list", "folder")
@@ -41,8 +40,11 @@ def test_the_demo_trains_from_scratch_on_purpose():
 
 
 def test_from_scratch_at_paper_scale_without_saying_so_is_refused(data_dir, tmp_path):
-    cfg = compose_cfg(run_overrides(data_dir, tmp_path, f"paths.output_dir={tmp_path}", "model.depth=50",
-                                    "model.pretrained=null", "debug=fast"))
+    cfg = compose_cfg(
+        run_overrides(
+            data_dir, tmp_path, f"paths.output_dir={tmp_path}", "model.depth=50", "model.pretrained=null", "debug=fast"
+        )
+    )
     with pytest.raises(ValueError, match="model.pretrained=none to train from scratch deliberately"):
         train(cfg)
     assert not (tmp_path / "results.json").exists()
@@ -70,10 +72,21 @@ def run(data_dir, tmp_path_factory):
     os.environ.update(env)
     stdout = io.StringIO()
     try:
-        cfg = compose_cfg(run_overrides(
-            data_dir, out, f"paths.output_dir={out}", "trainer.max_steps=20", "trainer.val_check_interval=10",
-            "callbacks.checkpoint_every_n_steps=10", "callbacks.progress_every_n_steps=5", "data.test_clips=2",
-            "logger=wandb", "logger.wandb.group=ablation-x", "logger.wandb.log_model=true"))
+        cfg = compose_cfg(
+            run_overrides(
+                data_dir,
+                out,
+                f"paths.output_dir={out}",
+                "trainer.max_steps=20",
+                "trainer.val_check_interval=10",
+                "callbacks.checkpoint_every_n_steps=10",
+                "callbacks.progress_every_n_steps=5",
+                "data.test_clips=2",
+                "logger=wandb",
+                "logger.wandb.group=ablation-x",
+                "logger.wandb.log_model=true",
+            )
+        )
         with contextlib.redirect_stdout(stdout):
             record = train(cfg)
     finally:
@@ -102,7 +115,9 @@ def test_the_run_prints_and_records_its_batch_and_lr(run):
 @pytest.mark.slow
 def test_plain_progress_lines_when_stdout_is_not_a_terminal(run):
     lines = [line for line in run.stdout.splitlines() if line.startswith("step ")]
-    pattern = re.compile(r"step (\d+)/20 \| loss \d+\.\d{4} \| top-1 \d+\.\d% \| \d+\.\d clips/s \| lr \S+ \| ETA \d\d:\d\d:\d\d")
+    pattern = re.compile(
+        r"step (\d+)/20 \| loss \d+\.\d{4} \| top-1 \d+\.\d% \| \d+\.\d clips/s \| lr \S+ \| ETA \d\d:\d\d:\d\d"
+    )
     assert [int(pattern.fullmatch(line).group(1)) for line in lines] == [5, 10, 15, 20], lines
     assert "validation at step 10 | top-1" in run.stdout and "validation at step 20 | top-1" in run.stdout
 
@@ -111,8 +126,8 @@ def test_plain_progress_lines_when_stdout_is_not_a_terminal(run):
 def test_model_summary_counts_the_flops_of_a_training_clip(run):
     from pytorch_lightning.utilities.model_summary.model_summary import get_human_readable_count
 
-    from cost.models.summary import count_macs
     from cost.models.factory import build_net
+    from cost.models.summary import count_macs
 
     net = build_net({**run.cfg.model, "pretrained": None}, num_classes=16)
     flops = 2 * count_macs(net, run.cfg.data.num_frames, run.cfg.data.train_crop)
@@ -125,12 +140,18 @@ def test_predictions_csv_holds_every_test_video_and_agrees_with_top1(run, data_d
     rows = text_rows(run.out / "predictions.csv")
     listed = dict(line.rsplit(" ", 1) for line in (data_dir / "synthetic" / "test.txt").read_text().split("\n") if line)
     assert len(rows) == run.record["num_videos"] == len(listed)
-    assert list(rows[0]) == ["video", "label", *(f"class_{i}" for i in range(1, 6)), *(f"score_{i}" for i in range(1, 6)), "views"]
+    assert list(rows[0]) == [
+        "video",
+        "label",
+        *(f"class_{i}" for i in range(1, 6)),
+        *(f"score_{i}" for i in range(1, 6)),
+        "views",
+    ]
     root = data_dir / "synthetic"
     assert {str(Path(r["video"]).relative_to(root)): r["label"] for r in rows} == listed
     for r in rows:
         scores = [float(r[f"score_{i}"]) for i in range(1, 6)]
-        assert scores == sorted(scores, reverse=True) and 0 <= scores[-1] and scores[0] <= 1
+        assert scores == sorted(scores, reverse=True) and scores[-1] >= 0 and scores[0] <= 1
         assert len({r[f"class_{i}"] for i in range(1, 6)}) == 5 and r["views"] == "2"
     top1 = 100 * sum(r["class_1"] == r["label"] for r in rows) / len(rows)
     top5 = 100 * sum(r["label"] in {r[f"class_{i}"] for i in range(1, 6)} for r in rows) / len(rows)
@@ -164,8 +185,13 @@ def test_compare_lists_the_classes_that_differ_most(run, tmp_path):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    p = subprocess.run([PYTHON, "-m", "cost.analysis", "compare", str(run.out), str(tmp_path / "b"), "--top", "3"],
-                       capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    p = subprocess.run(
+        [PYTHON, "-m", "cost.analysis", "compare", str(run.out), str(tmp_path / "b"), "--top", "3"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     better = lines[lines.index("### B better than A (1 shown)") + 4]
@@ -195,8 +221,11 @@ def test_wandb_coefficients_share_the_steps_of_the_csv_files(run):
     assert all(len([k for k in r if k.startswith("val/coef/layer")]) == 12 for r in val)  # 4 layers x 3 views
     test = history(_wandb_dir(run), prefix="test/coef/mean/")
     assert [r["trainer/global_step"] for r in test] == [20]
-    last = {r["view"]: float(r["mean"]) for r in read_csv(run.out / "coefficient_curves.csv")
-            if r["step"] == 20 and r["layer"] == 1}
+    last = {
+        r["view"]: float(r["mean"])
+        for r in read_csv(run.out / "coefficient_curves.csv")
+        if r["step"] == 20 and r["layer"] == 1
+    }
     assert {v: round(val[-1][f"val/coef/layer1/{v}"], 6) for v in last} == last  # the same numbers
     assert not history(_wandb_dir(run), prefix="coef/")  # no unprefixed keys mixing val and test
     tables = b"".join(p.read_bytes() for p in _wandb_dir(run).glob("*.wandb"))
@@ -214,24 +243,55 @@ def test_unknown_wandb_key_is_an_error(tmp_path):
 def test_a_list_run_named_kinetics_lines_up_with_table_5(data_dir, tmp_path):
     out = tmp_path / "run"
     root = data_dir / "synthetic"
-    cfg = compose_cfg(run_overrides(
-        data_dir, tmp_path, f"paths.output_dir={out}", "data=list", "data.name=kinetics", f"data.root={root}",
-        "data.test_split=test.txt", "model=cost_b", "model.pretrained=none", "trainer=cpu",
-        "trainer.fast_dev_run=true", "logger=none", "print_tables=false", "data.batch_size=2", "data.test_batch_size=1", "data.test_clips=1", "data.train_short_side=[32,40]",
-        "data.train_crop=32", "data.val_short_side=32", "data.val_crop=32", "data.test_short_side=32"))
+    cfg = compose_cfg(
+        run_overrides(
+            data_dir,
+            tmp_path,
+            f"paths.output_dir={out}",
+            "data=list",
+            "data.name=kinetics",
+            f"data.root={root}",
+            "data.test_split=test.txt",
+            "model=cost_b",
+            "model.pretrained=none",
+            "trainer=cpu",
+            "trainer.fast_dev_run=true",
+            "logger=none",
+            "print_tables=false",
+            "data.batch_size=2",
+            "data.test_batch_size=1",
+            "data.test_clips=1",
+            "data.train_short_side=[32,40]",
+            "data.train_crop=32",
+            "data.val_short_side=32",
+            "data.val_crop=32",
+            "data.test_short_side=32",
+        )
+    )
     assert cfg.name == "cost_b_r50_kinetics_f8"
     record = train(cfg)
     assert (record["dataset"], record["data_format"]) == ("kinetics", "list")
     rows = results_table(load_runs([out]), table="5")
     ours = {r["model"]: r["runs"] for r in rows}
-    assert ours == {"R50 C2D 8f": 0, "R50 C3D 8f": 0, "R50 CoST(b) 8f": 1, "R101 C2D 8f": 0, "R101 C3D 8f": 0,
-                    "R101 CoST(b) 8f": 0}
+    assert ours == {
+        "R50 C2D 8f": 0,
+        "R50 C3D 8f": 0,
+        "R50 CoST(b) 8f": 1,
+        "R101 C2D 8f": 0,
+        "R101 C3D 8f": 0,
+        "R101 CoST(b) 8f": 0,
+    }
 
 
 # ---------------------------------------------------------------- 4. experiments are sweeps
 def test_an_experiment_sweep_without_m_stops_with_one_line(tmp_path):
-    p = subprocess.run([PYTHON, str(RUN_PY), "experiment=table2", f"paths.log_dir={tmp_path}"],
-                       capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    p = subprocess.run(
+        [PYTHON, str(RUN_PY), "experiment=table2", f"paths.log_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
     assert p.returncode == 1
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1, p.stderr
@@ -244,12 +304,24 @@ def test_an_experiment_sweep_without_m_stops_with_one_line(tmp_path):
 # ---------------------------------------------------------------- 7. console output
 def test_console_class_table_shows_the_ends_of_a_long_ranking(tmp_path, capsys):
     names = [f"class{i:02d}" for i in range(40)]
-    class_rows = [{"class": n, "hw": 0.5, "tw": 0.25 - i / 400, "th": 0.25, "temporal": 0.5 - i / 400}
-                  for i, n in enumerate(names)]
+    class_rows = [
+        {"class": n, "hw": 0.5, "tw": 0.25 - i / 400, "th": 0.25, "temporal": 0.5 - i / 400}
+        for i, n in enumerate(names)
+    ]
     coef_rows = [{"layer": 1, "stage": 2, "unit": 0, "view": v, "mean": 1 / 3} for v in ("hw", "tw", "th")]
     module = SimpleNamespace(class_names=names, test_results={"coef_rows": coef_rows, "class_rows": class_rows})
-    record = {"arch": "cost_b", "depth": 50, "dataset": "kinetics", "frames": 8, "top1": 1.0, "top5": 2.0,
-              "average": 1.5, "num_videos": 40, "views_per_video": 10, "skipped_videos": []}
+    record = {
+        "arch": "cost_b",
+        "depth": 50,
+        "dataset": "kinetics",
+        "frames": 8,
+        "top1": 1.0,
+        "top5": 2.0,
+        "average": 1.5,
+        "num_videos": 40,
+        "views_per_video": 10,
+        "skipped_videos": [],
+    }
     print_summary(tmp_path, record, module)
     text = capsys.readouterr().out
     shown = [n for n in names if n in text]

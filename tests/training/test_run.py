@@ -17,11 +17,21 @@ import torch
 from cost.analysis.wandb_history import history, offline_records
 from cost.training.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv
 from cost.training.runner import train
-
 from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
-RESULT_KEYS = {"top1", "top5", "average", "num_videos", "num_views", "skipped_videos", "arch", "depth",
-               "dataset", "frames", "share_weights"}
+RESULT_KEYS = {
+    "top1",
+    "top5",
+    "average",
+    "num_videos",
+    "num_views",
+    "skipped_videos",
+    "arch",
+    "depth",
+    "dataset",
+    "frames",
+    "share_weights",
+}
 
 
 def _train(data_dir, out: Path, *overrides):
@@ -34,7 +44,7 @@ def _train(data_dir, out: Path, *overrides):
 def test_fast_dev_run_every_arch(data_dir, tmp_path, arch):
     share = "false" if arch == "cost_a" else "true"  # also covers CoST without sharing
     rec = _train(data_dir, tmp_path, f"model={arch}", f"model.share_weights={share}", "debug=fast")
-    assert RESULT_KEYS <= set(rec) and rec["arch"] == arch and rec["frames"] == 8
+    assert set(rec) >= RESULT_KEYS and rec["arch"] == arch and rec["frames"] == 8
     saved = json.loads((tmp_path / "results.json").read_text())
     assert {k: saved[k] for k in RESULT_KEYS} == {k: rec[k] for k in RESULT_KEYS}
     # fast_dev_run: one test batch, the first test_batch_size (8) videos of the split, 10 clips each
@@ -64,8 +74,15 @@ def trained(data_dir, tmp_path_factory):
     """One real short training of the default model (CoST(b), tiny) with W&B offline + CSV."""
     out = tmp_path_factory.mktemp("trained")
     t0 = time.time()
-    rec = _train(data_dir, out, "trainer.max_steps=160", "trainer.val_check_interval=80",
-                 "callbacks.checkpoint_every_n_steps=80", "logger=wandb", "data.test_clips=3")
+    rec = _train(
+        data_dir,
+        out,
+        "trainer.max_steps=160",
+        "trainer.val_check_interval=80",
+        "callbacks.checkpoint_every_n_steps=80",
+        "logger=wandb",
+        "data.test_clips=3",
+    )
     return out, rec, time.time() - t0
 
 
@@ -82,13 +99,16 @@ def _test_labels(data_dir: Path, split: str = "test.txt") -> list[int]:
     return [int(x.rsplit(" ", 1)[1]) for x in lines if x.strip()]
 
 
-def _check_coefficient_files(out: Path, labels: list[int], class_names: list[str], layers: int = 4,
-                             sum_tol: float = 1e-5) -> None:
+def _check_coefficient_files(
+    out: Path, labels: list[int], class_names: list[str], layers: int = 4, sum_tol: float = 1e-5
+) -> None:
     """Values, not only files: every layer's views sum to one, and class_coefficients.csv holds the
     per-class means of the evaluated videos (``labels``): their video-weighted mean over classes
     is coefficients.csv's mean over layers, view by view (a swapped column breaks it)."""
     rows = read_csv(out / "coefficients.csv")
-    assert [(int(r["layer"]), r["view"]) for r in rows] == [(i, v) for i in range(1, layers + 1) for v in ("hw", "tw", "th")]
+    assert [(int(r["layer"]), r["view"]) for r in rows] == [
+        (i, v) for i in range(1, layers + 1) for v in ("hw", "tw", "th")
+    ]
     for i in range(1, layers + 1):
         assert sum(float(r["mean"]) for r in rows if int(r["layer"]) == i) == pytest.approx(1.0, abs=sum_tol)
     classes = read_csv(out / "class_coefficients.csv")
@@ -118,7 +138,7 @@ def test_real_training_beats_chance(trained, data_dir):
 def test_output_files_match_the_schema(trained, data_dir):
     out, rec, _ = trained
     saved = json.loads((out / "results.json").read_text())
-    assert RESULT_KEYS <= set(saved)
+    assert set(saved) >= RESULT_KEYS
     assert saved["dataset"] == "synthetic" and saved["depth"] == "tiny" and saved["share_weights"] is True
     assert math.isclose(saved["average"], (saved["top1"] + saved["top5"]) / 2, abs_tol=1e-3)
     assert saved["skipped_videos"] == []
@@ -142,8 +162,17 @@ def test_output_files_match_the_schema(trained, data_dir):
 
     metrics = text_rows(out / "csv" / "metrics.csv")
     cols = set(metrics[0])
-    assert {"train/loss", "val/top1", "val/top5", "val/average", "lr", "val/coef/layer1/hw", "val/coef/layer4/th",
-            "test/coef/mean/hw", "test/top1"} <= cols
+    assert {
+        "train/loss",
+        "val/top1",
+        "val/top5",
+        "val/average",
+        "lr",
+        "val/coef/layer1/hw",
+        "val/coef/layer4/th",
+        "test/coef/mean/hw",
+        "test/top1",
+    } <= cols
     test_row = [r for r in metrics if r.get("test/top1")][-1]  # the logged values are the saved ones
     for key in ("top1", "top5", "average"):
         assert float(test_row[f"test/{key}"]) == pytest.approx(saved[key], abs=1e-3), key
@@ -183,7 +212,9 @@ def test_wandb_offline_run_holds_the_metrics(trained):
     # coefficients: every validation's per-layer views = coefficient_curves.csv, the test's = coefficients.csv
     curves = read_csv(out / "coefficient_curves.csv")
     val_coef = history(runs[0], prefix="val/coef/layer")
-    assert [r["trainer/global_step"] for r in val_coef] == sorted({int(r["step"]) for r in curves}) and len(val_coef) == 2
+    assert [r["trainer/global_step"] for r in val_coef] == sorted({int(r["step"]) for r in curves}) and len(
+        val_coef
+    ) == 2
     for r in curves:
         logged = next(v for v in val_coef if v["trainer/global_step"] == int(r["step"]))
         assert logged[f"val/coef/layer{r['layer']}/{r['view']}"] == pytest.approx(float(r["mean"]), abs=1e-6)
@@ -204,8 +235,12 @@ def test_wandb_offline_run_holds_the_metrics(trained):
     assert [loss[k] for k in sorted(loss)] == pytest.approx([csv_loss[k] for k in sorted(csv_loss)], rel=1e-5)
 
     records = list(offline_records(runs[0]))
-    config = {item.key: json.loads(item.value_json)  # the run's config as logged (its last update wins)
-              for r in records if r.WhichOneof("record_type") == "config" for item in r.config.update}
+    config = {
+        item.key: json.loads(item.value_json)  # the run's config as logged (its last update wins)
+        for r in records
+        if r.WhichOneof("record_type") == "config"
+        for item in r.config.update
+    }
     assert config["model"]["share_weights"] is True and config["model"]["arch"] == "cost_b"
     data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
     assert b"coef/layers" in data  # the coefficient table (a W&B table object)
@@ -221,9 +256,21 @@ def _odd_test_split(data_dir: Path, n: int = 15) -> str:
 
 def _eval(data_dir, out, ckpt, *extra, timeout=300):
     split = _odd_test_split(data_dir)
-    cmd = [PYTHON, str(EVAL_PY), f"ckpt_path={ckpt}", f"paths.data_dir={data_dir}", f"paths.log_dir={out}",
-           f"hydra.run.dir={out}", "data.num_workers=0", "data.test_clips=3", f"data.test_split={split}",
-           "data.test_batch_size=2", "callbacks.rich_progress=false", "logger=none", *extra]
+    cmd = [
+        PYTHON,
+        str(EVAL_PY),
+        f"ckpt_path={ckpt}",
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={out}",
+        f"hydra.run.dir={out}",
+        "data.num_workers=0",
+        "data.test_clips=3",
+        f"data.test_split={split}",
+        "data.test_batch_size=2",
+        "callbacks.rich_progress=false",
+        "logger=none",
+        *extra,
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=timeout)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return json.loads((out / "results.json").read_text()), read_csv(out / "coefficients.csv")
@@ -238,8 +285,16 @@ def _independent_numbers(data_dir: Path, ckpt: Path, split: str) -> tuple[dict, 
     from cost.models import cost_layers
     from cost.predict import load_classifier
 
-    cfg = compose_cfg([f"paths.data_dir={data_dir}", "paths.output_dir=/unused", "data.num_workers=0",
-                       "data.test_clips=3", f"data.test_split={split}", "data.test_batch_size=2"])
+    cfg = compose_cfg(
+        [
+            f"paths.data_dir={data_dir}",
+            "paths.output_dir=/unused",
+            "data.num_workers=0",
+            "data.test_clips=3",
+            f"data.test_split={split}",
+            "data.test_batch_size=2",
+        ]
+    )
     dm = instantiate(cfg.data)
     dm.setup("test")
     net, *_ = load_classifier(ckpt)
@@ -257,8 +312,10 @@ def _independent_numbers(data_dir: Path, ckpt: Path, split: str) -> tuple[dict, 
                     per_view = layer.coefficients.double().mean(dim=(0, 1)).tolist()  # channels and views
                     coef_sum[i] = [a + b for a, b in zip(coef_sum[i], per_view)]
     top1, top5 = 100 * hits1 / videos, 100 * hits5 / videos
-    return ({"num_videos": videos, "top1": top1, "top5": top5, "average": (top1 + top5) / 2},
-            [[x / videos for x in c] for c in coef_sum])
+    return (
+        {"num_videos": videos, "top1": top1, "top5": top5, "average": (top1 + top5) / 2},
+        [[x / videos for x in c] for c in coef_sum],
+    )
 
 
 @pytest.mark.slow
@@ -266,8 +323,9 @@ def test_ddp_two_processes_give_exactly_the_single_process_numbers(trained, data
     out, _, _ = trained
     ckpt = out / "checkpoints" / "best.ckpt"
     one, coef1 = _eval(data_dir, tmp_path / "one", ckpt, "trainer=cpu")
-    two, coef2 = _eval(data_dir, tmp_path / "two", ckpt, "trainer=ddp", "trainer.accelerator=cpu",
-                       "trainer.devices=2")  # gloo on CPU
+    two, coef2 = _eval(
+        data_dir, tmp_path / "two", ckpt, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"
+    )  # gloo on CPU
     assert one["num_videos"] == two["num_videos"] == 15  # odd: one rank gets 8, the other 7
     assert one["num_views"] == two["num_views"] == 45
     for key in ("top1", "top5", "average"):
@@ -286,15 +344,30 @@ def test_ddp_two_processes_give_exactly_the_single_process_numbers(trained, data
 @pytest.mark.slow
 def test_resume_after_kill_finishes_with_the_scheduled_lr(data_dir, tmp_path):
     """Kill a run after its first last.ckpt; the same command resumes and ends at max_steps."""
-    args = [PYTHON, str(RUN_PY), f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", "name=resume_me",
-            "data.num_workers=0", "trainer.accelerator=cpu", "callbacks.rich_progress=false", "logger=wandb",
-            "print_tables=false", "trainer.max_steps=30", "trainer.val_check_interval=10",
-            "callbacks.checkpoint_every_n_steps=4", "optim.warmup_steps=0", "optim.lr=0.1",
-            "data.test_clips=1", "trainer.limit_val_batches=1"]
+    args = [
+        PYTHON,
+        str(RUN_PY),
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={tmp_path}",
+        "name=resume_me",
+        "data.num_workers=0",
+        "trainer.accelerator=cpu",
+        "callbacks.rich_progress=false",
+        "logger=wandb",
+        "print_tables=false",
+        "trainer.max_steps=30",
+        "trainer.val_check_interval=10",
+        "callbacks.checkpoint_every_n_steps=4",
+        "optim.warmup_steps=0",
+        "optim.lr=0.1",
+        "data.test_clips=1",
+        "trainer.limit_val_batches=1",
+    ]
     run_dir = tmp_path / "runs" / "resume_me"
     last = run_dir / "checkpoints" / "last.ckpt"
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env(),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env(), start_new_session=True
+    )
     try:
         deadline = time.time() + 240
         while not last.exists() and proc.poll() is None and time.time() < deadline:
@@ -331,8 +404,9 @@ def test_resume_after_kill_finishes_with_the_scheduled_lr(data_dir, tmp_path):
 @pytest.mark.slow
 def test_32_frame_finetune_run_from_the_8_frame_checkpoint(trained, data_dir, tmp_path):
     out, _, _ = trained
-    rec = _train(data_dir, tmp_path, "frames=32", f"frames.init_checkpoint={out / 'checkpoints' / 'best.ckpt'}",
-                 "debug=fast")
+    rec = _train(
+        data_dir, tmp_path, "frames=32", f"frames.init_checkpoint={out / 'checkpoints' / 'best.ckpt'}", "debug=fast"
+    )
     assert rec["frames"] == 32 and rec["num_videos"] > 0
 
 
@@ -360,11 +434,26 @@ def test_32_frame_run_finds_its_8_frame_run_by_itself(trained, data_dir, tmp_pat
 @pytest.mark.slow
 def test_ddp_training_run_two_processes(data_dir, tmp_path):
     """run.py itself under 2-process DDP (gloo): trains, validates, tests, writes the outputs."""
-    args = [PYTHON, str(RUN_PY), f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", "name=ddp_run",
-            "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "logger=csv", "trainer.max_steps=4",
-            "trainer.val_check_interval=2", "trainer.limit_val_batches=2", "callbacks.checkpoint_every_n_steps=2",
-            "data.num_workers=0", "callbacks.rich_progress=false", "print_tables=false", "data.test_clips=2",
-            "trainer.limit_test_batches=null"]
+    args = [
+        PYTHON,
+        str(RUN_PY),
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={tmp_path}",
+        "name=ddp_run",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "logger=csv",
+        "trainer.max_steps=4",
+        "trainer.val_check_interval=2",
+        "trainer.limit_val_batches=2",
+        "callbacks.checkpoint_every_n_steps=2",
+        "data.num_workers=0",
+        "callbacks.rich_progress=false",
+        "print_tables=false",
+        "data.test_clips=2",
+        "trainer.limit_test_batches=null",
+    ]
     p = subprocess.run(args, capture_output=True, text=True, env=subprocess_env(), timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     run_dir = tmp_path / "runs" / "ddp_run"
@@ -394,9 +483,24 @@ def test_predict_one_video(trained, data_dir):
     assert coefficients.shape == (len(layers), 3) == (4, 3)
     assert torch.allclose(coefficients.sum(1), torch.ones(4), atol=1e-5)
 
-    p = subprocess.run([PYTHON, str(RUN_PY.parent / "predict.py"), str(ckpt), str(video), "--stride", "4",
-                        "--short-side", "48", "--clips", "3"], capture_output=True, text=True, env=subprocess_env(),
-                       timeout=120)
+    p = subprocess.run(
+        [
+            PYTHON,
+            str(RUN_PY.parent / "predict.py"),
+            str(ckpt),
+            str(video),
+            "--stride",
+            "4",
+            "--short-side",
+            "48",
+            "--clips",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     top1_name = names[int(probs.argmax())]
     assert f"1. {top1_name}" in p.stdout and p.stdout.count(" res") == 4

@@ -67,8 +67,11 @@ def test_no_decay_groups(arch):
 def test_every_optim_key_comes_from_the_config():
     """No defaults in code: a key the recipe lacks, or one it does not know, is an error naming it."""
     net = torch.nn.Linear(2, 2)
-    for fn in (lambda o: build_optimizer(net, o, 32, 8), lambda o: batch_recipe(o, 8, 1, 1),
-               lambda o: effective_lr(o, 32)):
+    for fn in (
+        lambda o: build_optimizer(net, o, 32, 8),
+        lambda o: batch_recipe(o, 8, 1, 1),
+        lambda o: effective_lr(o, 32),
+    ):
         lacking = paper()
         del lacking["gamma"]
         with pytest.raises(ValueError, match=r"missing key optim\.gamma"):

@@ -16,7 +16,6 @@ import torch
 
 from cost.training.coefficients import read_csv
 from cost.training.runner import evaluate, train
-
 from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
 # The tiny run every test here starts from: a network and clip settings that differ from the
@@ -38,10 +37,24 @@ def tiny_run(data_dir, tmp_path_factory):
     logs = tmp_path_factory.mktemp("tiny")
     out = logs / "runs" / "tiny"
     split = _small_split(data_dir, "state_test6.txt", 6)
-    rec = train(compose_cfg(run_overrides(
-        data_dir, logs, f"paths.output_dir={out}", "name=tiny", "logger=csv", *TRAINED_WITH,
-        "trainer.max_steps=2", "trainer.val_check_interval=2", "callbacks.checkpoint_every_n_steps=2",
-        "trainer.limit_val_batches=1", "data.test_clips=2", f"data.test_split={split}")))
+    rec = train(
+        compose_cfg(
+            run_overrides(
+                data_dir,
+                logs,
+                f"paths.output_dir={out}",
+                "name=tiny",
+                "logger=csv",
+                *TRAINED_WITH,
+                "trainer.max_steps=2",
+                "trainer.val_check_interval=2",
+                "callbacks.checkpoint_every_n_steps=2",
+                "trainer.limit_val_batches=1",
+                "data.test_clips=2",
+                f"data.test_split={split}",
+            )
+        )
+    )
     return out, rec, split
 
 
@@ -62,8 +75,7 @@ def _crafted(path: Path, marker: Path, base: dict) -> Path:
     return path
 
 
-ROUTES = ["eval_ckpt_path", "init_checkpoint", "frames32_auto", "predict", "pretrained", "resume_path",
-          "resume_auto"]
+ROUTES = ["eval_ckpt_path", "init_checkpoint", "frames32_auto", "predict", "pretrained", "resume_path", "resume_auto"]
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -82,10 +94,22 @@ def test_crafted_pickle_never_runs(tiny_run, data_dir, tmp_path, route):
     target = evil
     with pytest.raises(Exception) as err:
         if route == "eval_ckpt_path":
-            evaluate(compose_cfg([f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path / 'eval'}",
-                                  "data.num_workers=0", "trainer.accelerator=cpu", "logger=none",
-                                  "callbacks.rich_progress=false", "print_tables=false", f"ckpt_path={evil}",
-                                  f"data.test_split={split}"], config_name="eval"))
+            evaluate(
+                compose_cfg(
+                    [
+                        f"paths.data_dir={data_dir}",
+                        f"paths.output_dir={tmp_path / 'eval'}",
+                        "data.num_workers=0",
+                        "trainer.accelerator=cpu",
+                        "logger=none",
+                        "callbacks.rich_progress=false",
+                        "print_tables=false",
+                        f"ckpt_path={evil}",
+                        f"data.test_split={split}",
+                    ],
+                    config_name="eval",
+                )
+            )
         elif route == "init_checkpoint":
             run_train(f"frames.init_checkpoint={evil}")
         elif route == "frames32_auto":
@@ -160,8 +184,10 @@ def _kill_when(proc, last: Path, metrics: Path, min_ckpt_step: int, timeout: flo
             return ckpt_step, logged
         os.killpg(proc.pid, signal.SIGCONT)
     proc.kill()
-    raise AssertionError(f"the run never reached a checkpoint >= {min_ckpt_step} with later steps logged "
-                         f"(rc {proc.poll()}): {proc.stderr.read().decode()[-3000:] if proc.stderr else ''}")
+    raise AssertionError(
+        f"the run never reached a checkpoint >= {min_ckpt_step} with later steps logged "
+        f"(rc {proc.poll()}): {proc.stderr.read().decode()[-3000:] if proc.stderr else ''}"
+    )
 
 
 @pytest.mark.slow
@@ -170,18 +196,36 @@ def test_kill_9_twice_then_resume_keeps_every_step_once_and_the_lr_schedule(data
 
     max_steps, warmup, lr = 24, 20, 0.1
     split = _small_split(data_dir, "state_test4.txt", 4)
-    args = [PYTHON, str(RUN_PY), f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", "name=crashy",
-            "data.num_workers=0", "trainer.accelerator=cpu", "callbacks.rich_progress=false", "logger=csv",
-            "print_tables=false", f"trainer.max_steps={max_steps}", "trainer.val_check_interval=6",
-            "callbacks.checkpoint_every_n_steps=4", "trainer.log_every_n_steps=1", f"optim.warmup_steps={warmup}",
-            f"optim.lr={lr}", "optim.scale_lr=false", "trainer.limit_val_batches=1", "data.test_clips=1", f"data.test_split={split}",
-            "data.batch_size=4"]
+    args = [
+        PYTHON,
+        str(RUN_PY),
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={tmp_path}",
+        "name=crashy",
+        "data.num_workers=0",
+        "trainer.accelerator=cpu",
+        "callbacks.rich_progress=false",
+        "logger=csv",
+        "print_tables=false",
+        f"trainer.max_steps={max_steps}",
+        "trainer.val_check_interval=6",
+        "callbacks.checkpoint_every_n_steps=4",
+        "trainer.log_every_n_steps=1",
+        f"optim.warmup_steps={warmup}",
+        f"optim.lr={lr}",
+        "optim.scale_lr=false",
+        "trainer.limit_val_batches=1",
+        "data.test_clips=1",
+        f"data.test_split={split}",
+        "data.batch_size=4",
+    ]
     run_dir = tmp_path / "runs" / "crashy"
     last, metrics = run_dir / "checkpoints" / "last.ckpt", run_dir / "csv" / "metrics.csv"
     kills = []
     for min_ckpt_step in (4, 12):  # two different points: early, and after a resume
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env(),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env(), start_new_session=True
+        )
         kills.append(_kill_when(proc, last, metrics, min_ckpt_step))
     assert kills[0][0] < kills[1][0] < max_steps, kills
     assert not (run_dir / "results.json").exists()
@@ -220,9 +264,13 @@ def test_results_and_csv_files_are_replaced_by_rename(tmp_path):
     from cost.training.coefficients import CURVE_COLUMNS, write_csv
     from cost.training.report import write_json
 
-    for path, write in ((tmp_path / "results.json", lambda p, v: write_json(p, {"top1": v})),
-                        (tmp_path / "curves.csv",
-                         lambda p, v: write_csv(p, [{"step": v, "layer": 1, "view": "hw", "mean": 0.5}], CURVE_COLUMNS))):
+    for path, write in (
+        (tmp_path / "results.json", lambda p, v: write_json(p, {"top1": v})),
+        (
+            tmp_path / "curves.csv",
+            lambda p, v: write_csv(p, [{"step": v, "layer": 1, "view": "hw", "mean": 0.5}], CURVE_COLUMNS),
+        ),
+    ):
         write(path, 1)
         old = path.read_text()
         os.link(path, tmp_path / "reader_view")  # what a reader that opened the old file sees
@@ -244,10 +292,23 @@ def test_resume_false_moves_the_previous_run_aside(tiny_run, data_dir, tmp_path)
     old_results = (out / "results.json").read_text()
     (run_dir / "results.json").write_text(old_results)
     with pytest.warns(UserWarning, match=f"previous run's files were moved to {run_dir / 'previous-1'}"):
-        train(compose_cfg(run_overrides(data_dir, tmp_path, f"paths.output_dir={run_dir}", "resume=false",
-                                        "logger=csv", *TRAINED_WITH, "trainer.max_steps=1",
-                                        "callbacks.checkpoint_every_n_steps=1", "trainer.limit_val_batches=0",
-                                        "trainer.limit_test_batches=1", f"data.test_split={split}")))
+        train(
+            compose_cfg(
+                run_overrides(
+                    data_dir,
+                    tmp_path,
+                    f"paths.output_dir={run_dir}",
+                    "resume=false",
+                    "logger=csv",
+                    *TRAINED_WITH,
+                    "trainer.max_steps=1",
+                    "callbacks.checkpoint_every_n_steps=1",
+                    "trainer.limit_val_batches=0",
+                    "trainer.limit_test_batches=1",
+                    f"data.test_split={split}",
+                )
+            )
+        )
     kept = run_dir / "previous-1"
     assert (kept / "results.json").read_text() == old_results
     assert (kept / "checkpoints" / "best.ckpt").read_bytes() == (out / "checkpoints" / "best.ckpt").read_bytes()
@@ -268,13 +329,25 @@ def test_tables_leave_out_runs_kept_aside_and_debug_runs(tiny_run, tmp_path):
 # ---------------------------------------------------------------- 4. one process per run dir
 @pytest.mark.slow
 def test_second_process_on_a_run_dir_stops_and_names_the_holder(data_dir, tmp_path):
-    args = [PYTHON, str(RUN_PY), f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", "name=shared",
-            "data.num_workers=0", "trainer.accelerator=cpu", "callbacks.rich_progress=false", "logger=none",
-            "print_tables=false", "trainer.max_steps=100000", "trainer.val_check_interval=100000",
-            "callbacks.checkpoint_every_n_steps=100000"]
+    args = [
+        PYTHON,
+        str(RUN_PY),
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={tmp_path}",
+        "name=shared",
+        "data.num_workers=0",
+        "trainer.accelerator=cpu",
+        "callbacks.rich_progress=false",
+        "logger=none",
+        "print_tables=false",
+        "trainer.max_steps=100000",
+        "trainer.val_check_interval=100000",
+        "callbacks.checkpoint_every_n_steps=100000",
+    ]
     lock = tmp_path / "runs" / "shared" / "run.lock"
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env(),
-                             start_new_session=True)
+    first = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env(), start_new_session=True
+    )
     try:
         deadline = time.time() + 240
         while time.time() < deadline and first.poll() is None and not (lock.exists() and lock.read_text()):
@@ -292,9 +365,18 @@ def test_second_process_on_a_run_dir_stops_and_names_the_holder(data_dir, tmp_pa
             os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     # kill -9 released the lock: a new process gets it at once.
-    probe = subprocess.run([PYTHON, "-c", "import sys; from cost.training.rundir import RunLock; "
-                            "RunLock(sys.argv[1]).acquire(); print('acquired')", str(lock.parent)],
-                           capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    probe = subprocess.run(
+        [
+            PYTHON,
+            "-c",
+            "import sys; from cost.training.rundir import RunLock; RunLock(sys.argv[1]).acquire(); print('acquired')",
+            str(lock.parent),
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
     assert probe.returncode == 0 and "acquired" in probe.stdout, probe.stderr
 
 
@@ -307,17 +389,45 @@ def test_debug_run_has_its_own_directory_and_stays_out_of_the_tables(data_dir, t
     name = "cost_b_rtiny_synthetic_f8"
     real_dir = tmp_path / "runs" / name
     # A real run that has passed epochs (2 batches an epoch), as the demo does.
-    train(compose_cfg(run_overrides(data_dir, tmp_path, f"paths.output_dir={real_dir}", "logger=csv",
-                                    "trainer.max_steps=4", "trainer.limit_train_batches=2",
-                                    "callbacks.checkpoint_every_n_steps=2", "trainer.val_check_interval=null",
-                                    "trainer.limit_val_batches=1", "data.test_clips=1", f"data.test_split={split}")))
+    train(
+        compose_cfg(
+            run_overrides(
+                data_dir,
+                tmp_path,
+                f"paths.output_dir={real_dir}",
+                "logger=csv",
+                "trainer.max_steps=4",
+                "trainer.limit_train_batches=2",
+                "callbacks.checkpoint_every_n_steps=2",
+                "trainer.val_check_interval=null",
+                "trainer.limit_val_batches=1",
+                "data.test_clips=1",
+                f"data.test_split={split}",
+            )
+        )
+    )
     before = {p.name: p.read_bytes() for p in (real_dir / "checkpoints").iterdir()}
     results_before = (real_dir / "results.json").read_text()
     for preset in ("fast", "short"):
-        p = subprocess.run([PYTHON, str(RUN_PY), f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}",
-                            f"debug={preset}", "data.num_workers=0", "trainer.accelerator=cpu",
-                            "callbacks.rich_progress=false", "logger=none", f"data.test_split={split}", "data.test_clips=1"],
-                           capture_output=True, text=True, env=subprocess_env(), timeout=400)
+        p = subprocess.run(
+            [
+                PYTHON,
+                str(RUN_PY),
+                f"paths.data_dir={data_dir}",
+                f"paths.log_dir={tmp_path}",
+                f"debug={preset}",
+                "data.num_workers=0",
+                "trainer.accelerator=cpu",
+                "callbacks.rich_progress=false",
+                "logger=none",
+                f"data.test_split={split}",
+                "data.test_clips=1",
+            ],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=400,
+        )
         assert p.returncode == 0, p.stderr[-3000:]
         debug = json.loads((tmp_path / "runs" / f"{name}_debug" / "results.json").read_text())
         assert debug["debug"] is True
@@ -328,10 +438,22 @@ def test_debug_run_has_its_own_directory_and_stays_out_of_the_tables(data_dir, t
 
 # ---------------------------------------------------------------- 7. evaluation rebuilds the network
 def _eval_cfg(data_dir, out_dir, ckpt, split, *extra):
-    return compose_cfg([f"paths.data_dir={data_dir}", f"paths.output_dir={out_dir}", "data.num_workers=0",
-                        "trainer.accelerator=cpu", "logger=none", "callbacks.rich_progress=false",
-                        "print_tables=false", f"ckpt_path={ckpt}", f"data.test_split={split}", "data.test_clips=2",
-                        *extra], config_name="eval")
+    return compose_cfg(
+        [
+            f"paths.data_dir={data_dir}",
+            f"paths.output_dir={out_dir}",
+            "data.num_workers=0",
+            "trainer.accelerator=cpu",
+            "logger=none",
+            "callbacks.rich_progress=false",
+            "print_tables=false",
+            f"ckpt_path={ckpt}",
+            f"data.test_split={split}",
+            "data.test_clips=2",
+            *extra,
+        ],
+        config_name="eval",
+    )
 
 
 def test_eval_rebuilds_the_trained_network_and_clips(tiny_run, data_dir, tmp_path):
@@ -347,9 +469,23 @@ def test_eval_rebuilds_the_trained_network_and_clips(tiny_run, data_dir, tmp_pat
 @pytest.mark.slow
 def test_eval_refuses_a_conflicting_model_override(tiny_run, data_dir, tmp_path):
     _, rec, _ = tiny_run
-    p = subprocess.run([PYTHON, str(EVAL_PY), f"ckpt_path={rec['checkpoint']}", f"paths.data_dir={data_dir}",
-                        f"hydra.run.dir={tmp_path}", "model.pool1_kernel=[3,3,3]", "frames=32", "data.test_clips=3",
-                        "logger=none"], capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    p = subprocess.run(
+        [
+            PYTHON,
+            str(EVAL_PY),
+            f"ckpt_path={rec['checkpoint']}",
+            f"paths.data_dir={data_dir}",
+            f"hydra.run.dir={tmp_path}",
+            "model.pool1_kernel=[3,3,3]",
+            "frames=32",
+            "data.test_clips=3",
+            "logger=none",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
     assert p.returncode != 0
     assert "model.pool1_kernel=[3, 3, 3] (the checkpoint was trained with [1, 3, 3])" in p.stderr, p.stderr[-2000:]
     assert "frames.num_frames=32 (the checkpoint was trained with 8)" in p.stderr
@@ -372,12 +508,15 @@ def _cfg(data_dir, tmp_path, *extra):
     return compose_cfg(run_overrides(data_dir, tmp_path, f"paths.output_dir={tmp_path / 'run'}", *extra))
 
 
-@pytest.mark.parametrize("override,key", [
-    ("data.batch_size=-1", "data.batch_size=-1"),
-    ("data.test_batch_size=0", "data.test_batch_size=0"),
-    ("data.num_workers=-2", "data.num_workers=-2"),
-    ("data=moments", "data.root="),
-])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("data.batch_size=-1", "data.batch_size=-1"),
+        ("data.test_batch_size=0", "data.test_batch_size=0"),
+        ("data.num_workers=-2", "data.num_workers=-2"),
+        ("data=moments", "data.root="),
+    ],
+)
 def test_bad_settings_fail_before_anything_is_built(data_dir, tmp_path, override, key):
     # (trainer.devices is checked through run.py below: in this process a DDP start would re-run pytest)
     with pytest.raises(ValueError, match=key.replace("[", r"\[").replace(".", r"\.")):
@@ -409,10 +548,22 @@ def test_eight_devices_without_gpus_fail_once_before_any_process_starts(tmp_path
     if torch.cuda.device_count() >= 8:
         pytest.skip("this machine has 8 GPUs")
     t0 = time.time()
-    p = subprocess.Popen([PYTHON, str(RUN_PY), "model=cost_b", "data=moments", "trainer.devices=8",
-                          f"paths.data_dir={tmp_path / 'nowhere'}", f"paths.log_dir={tmp_path}"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
-                         start_new_session=True)
+    p = subprocess.Popen(
+        [
+            PYTHON,
+            str(RUN_PY),
+            "model=cost_b",
+            "data=moments",
+            "trainer.devices=8",
+            f"paths.data_dir={tmp_path / 'nowhere'}",
+            f"paths.log_dir={tmp_path}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+        start_new_session=True,
+    )
     try:
         _, err = p.communicate(timeout=240)
     finally:
@@ -442,15 +593,25 @@ def test_corrupt_last_ckpt_names_the_file_and_the_way_out(tiny_run, data_dir, tm
 def test_resume_from_another_network_is_refused(tiny_run, data_dir, tmp_path):
     out, _, split = tiny_run
     with pytest.raises(ValueError, match=r"model\.pool1_kernel=\[3, 3, 3\] \(checkpoint: \[1, 3, 3\]\)"):
-        train(_cfg(data_dir, tmp_path, "debug=short", f"resume={out / 'checkpoints' / 'last.ckpt'}",
-                   f"data.test_split={split}"))
+        train(
+            _cfg(
+                data_dir,
+                tmp_path,
+                "debug=short",
+                f"resume={out / 'checkpoints' / 'last.ckpt'}",
+                f"data.test_split={split}",
+            )
+        )
 
 
 # ---------------------------------------------------------------- end-of-run count check
 def test_int_limit_test_batches_is_one_batch_not_the_full_test(tiny_run, data_dir, tmp_path):
     _, rec, split = tiny_run
-    res = evaluate(_eval_cfg(data_dir, tmp_path, rec["checkpoint"], split, "trainer.limit_test_batches=1",
-                             "data.test_batch_size=2"))
+    res = evaluate(
+        _eval_cfg(
+            data_dir, tmp_path, rec["checkpoint"], split, "trainer.limit_test_batches=1", "data.test_batch_size=2"
+        )
+    )
     assert res["num_videos"] == 2
 
 

@@ -29,7 +29,8 @@ def main(argv=None) -> None:
     compare.add_argument("--metric", choices=("top1", "top5"), default="top1")
     args = parser.parse_args(argv)
     if args.command == "compare":
-        from .compare import class_differences, to_markdown as compare_markdown
+        from .compare import class_differences
+        from .compare import to_markdown as compare_markdown
 
         rows = class_differences(args.run_a, args.run_b, args.metric)
         print(compare_markdown(rows, args.run_a, args.run_b, args.top, args.metric))

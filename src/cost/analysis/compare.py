@@ -23,9 +23,15 @@ def class_differences(run_a, run_b, metric: str = "top1") -> list[dict]:
     """Classes tested in both runs, sorted by ``metric`` of B minus A (largest gain first)."""
     a, b = read_class_accuracy(run_a), read_class_accuracy(run_b)
     rows = [
-        {"class": name, "videos": int(b[name]["videos"]), "a": float(a[name][metric]), "b": float(b[name][metric]),
-         "diff": float(b[name][metric]) - float(a[name][metric])}
-        for name in a if name in b
+        {
+            "class": name,
+            "videos": int(b[name]["videos"]),
+            "a": float(a[name][metric]),
+            "b": float(b[name][metric]),
+            "diff": float(b[name][metric]) - float(a[name][metric]),
+        }
+        for name in a
+        if name in b
     ]
     if not rows:
         raise ValueError(f"{run_a} and {run_b} have no class in common: were they tested on the same dataset?")
@@ -37,9 +43,21 @@ def to_markdown(rows: list[dict], name_a: str, name_b: str, top: int = 10, metri
     losses = [r for r in reversed(rows) if r["diff"] < 0][:top]
     mean_a = sum(r["a"] for r in rows) / len(rows)
     mean_b = sum(r["b"] for r in rows) / len(rows)
-    lines = [f"{len(rows)} classes in both runs; mean per-class {metric}: A {mean_a:.1f}, B {mean_b:.1f}",
-             f"A = {name_a}", f"B = {name_b}"]
-    for title, part in ((f"B better than A ({len(gains)} shown)", gains), (f"A better than B ({len(losses)} shown)", losses)):
-        lines += ["", f"### {title}", "", f"| class | videos | A {metric} | B {metric} | B - A |", "|---|---|---|---|---|"]
+    lines = [
+        f"{len(rows)} classes in both runs; mean per-class {metric}: A {mean_a:.1f}, B {mean_b:.1f}",
+        f"A = {name_a}",
+        f"B = {name_b}",
+    ]
+    for title, part in (
+        (f"B better than A ({len(gains)} shown)", gains),
+        (f"A better than B ({len(losses)} shown)", losses),
+    ):
+        lines += [
+            "",
+            f"### {title}",
+            "",
+            f"| class | videos | A {metric} | B {metric} | B - A |",
+            "|---|---|---|---|---|",
+        ]
         lines += [f"| {r['class']} | {r['videos']} | {r['a']:.1f} | {r['b']:.1f} | {r['diff']:+.1f} |" for r in part]
     return "\n".join(lines)

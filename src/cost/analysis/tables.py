@@ -24,9 +24,15 @@ def load_runs(paths) -> list[dict]:
     for path in [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]:
         if not path.exists():
             raise FileNotFoundError(f"no run or sweep directory at {path}")
-        files = [path] if path.is_file() else sorted(
-            f for f in path.rglob("results.json")
-            if not any(part.startswith("previous-") for part in f.relative_to(path).parts[:-1]))
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(
+                f
+                for f in path.rglob("results.json")
+                if not any(part.startswith("previous-") for part in f.relative_to(path).parts[:-1])
+            )
+        )
         for file in files:
             record = json.loads(file.read_text())
             if record.get("debug"):

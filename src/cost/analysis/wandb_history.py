@@ -33,12 +33,12 @@ def _records(path: Path) -> Iterator[bytes]:
         if room < _CHUNK:  # the rest of a block too small for a chunk header is padding
             pos += room
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + _CHUNK])
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + _CHUNK])
         pos += _CHUNK
         if length == 0 and kind == 0:  # zero padding at the end of a block
             pos += room - _CHUNK
             continue
-        parts.append(data[pos:pos + length])
+        parts.append(data[pos : pos + length])
         pos += length
         if kind in (_FULL, _LAST):
             yield b"".join(parts)

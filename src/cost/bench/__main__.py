@@ -17,17 +17,28 @@ DEFAULT_SUITES = ("ops", "model", "data")
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m cost.bench", description=__doc__)
-    parser.add_argument("suites", nargs="*", choices=SUITES, default=list(DEFAULT_SUITES),
-                        help="which benchmarks (default: ops model data)")
+    parser.add_argument(
+        "suites",
+        nargs="*",
+        choices=SUITES,
+        default=list(DEFAULT_SUITES),
+        help="which benchmarks (default: ops model data)",
+    )
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per candidate (median reported)")
     parser.add_argument("--out", default="bench_results", help="directory for the JSON files")
     parser.add_argument("--compile", action="store_true", help="model: also time torch.compile (slow to compile)")
     parser.add_argument("--quick", action="store_true", help="feed: the small CPU preset (a few minutes)")
     parser.add_argument("--workers", type=int, default=None, help="feed: loader workers (default: cores - 1)")
-    parser.add_argument("--no-extras", action="store_true",
-                        help="feed: on a GPU, time only the eager model (skip fp32, channels_last_3d, compile)")
-    parser.add_argument("--keyints", default="250,16,1",
-                        help="feed: keyframe intervals of the generated videos (comma-separated; 250 required)")
+    parser.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="feed: on a GPU, time only the eager model (skip fp32, channels_last_3d, compile)",
+    )
+    parser.add_argument(
+        "--keyints",
+        default="250,16,1",
+        help="feed: keyframe intervals of the generated videos (comma-separated; 250 required)",
+    )
     args = parser.parse_args(argv)
     for suite in args.suites:
         module = importlib.import_module(f"cost.bench.{suite}")
@@ -35,8 +46,13 @@ def main(argv=None) -> None:
         if suite == "model":
             kwargs["compile"] = args.compile
         if suite == "feed":
-            results = module.run(quick=args.quick, workers=args.workers, gpu_extras=not args.no_extras,
-                                 keyints=args.keyints.split(","), **kwargs)
+            results = module.run(
+                quick=args.quick,
+                workers=args.workers,
+                gpu_extras=not args.no_extras,
+                keyints=args.keyints.split(","),
+                **kwargs,
+            )
             write_json(f"{args.out}/feed.json", {"suite": suite, **results})
             continue
         results = module.run(**kwargs)

@@ -207,18 +207,32 @@ def cheap_frames(rounds: int = 15) -> dict:
                 row[f"{kind}_clips_per_s"] = 1 / t
                 row[f"{kind}_speedup_vs_keyint250"] = times[f"keyint 250/{kind}"] / t
             results[f"keyint {keyint}"] = row
-            rows.append([keyint, f"{size / 1e6:.2f} MB ({row['bytes_vs_keyint250']:.2f}x)",
-                         *(f"{row[f'{k}_clips_per_s']:.1f}/s ({row[f'{k}_speedup_vs_keyint250']:.2f}x)" for k in kinds)])
-        print_table("resize --keyint: bytes and training clips per second, one worker (vs keyint 250); auto = decord "
-                    "for H.264 MP4, pyav = the seeking PyAV reader", ["keyint", "bytes", *kinds], rows)
+            rows.append(
+                [
+                    keyint,
+                    f"{size / 1e6:.2f} MB ({row['bytes_vs_keyint250']:.2f}x)",
+                    *(f"{row[f'{k}_clips_per_s']:.1f}/s ({row[f'{k}_speedup_vs_keyint250']:.2f}x)" for k in kinds),
+                ]
+            )
+        print_table(
+            "resize --keyint: bytes and training clips per second, one worker (vs keyint 250); auto = decord "
+            "for H.264 MP4, pyav = the seeking PyAV reader",
+            ["keyint", "bytes", *kinds],
+            rows,
+        )
         check = times["probe with the cut-file check"] - times["probe without the cut-file check"]
         clip_time = times["keyint 1/auto"]  # the cheapest clip: where the check weighs most
-        results["cut_file_check"] = {"probe_ms_without": 1e3 * times["probe without the cut-file check"],
-                                     "probe_ms_with": 1e3 * times["probe with the cut-file check"],
-                                     "extra_ms_per_clip": 1e3 * check, "share_of_fastest_clip": check / clip_time}
-        print(f"\ncut-file check: probe {1e3 * times['probe without the cut-file check']:.2f} ms -> "
-              f"{1e3 * times['probe with the cut-file check']:.2f} ms per clip ({1e3 * check:+.2f} ms, "
-              f"{100 * check / clip_time:+.1f} % of an all-intra clip)")
+        results["cut_file_check"] = {
+            "probe_ms_without": 1e3 * times["probe without the cut-file check"],
+            "probe_ms_with": 1e3 * times["probe with the cut-file check"],
+            "extra_ms_per_clip": 1e3 * check,
+            "share_of_fastest_clip": check / clip_time,
+        }
+        print(
+            f"\ncut-file check: probe {1e3 * times['probe without the cut-file check']:.2f} ms -> "
+            f"{1e3 * times['probe with the cut-file check']:.2f} ms per clip ({1e3 * check:+.2f} ms, "
+            f"{100 * check / clip_time:+.1f} % of an all-intra clip)"
+        )
     return results
 
 

@@ -26,12 +26,30 @@ from cost.bench import machine, print_table
 from cost.bench.data import make_video
 
 KEYINTS = (250, 16, 1)
-FULL = dict(arch="cost_b", depth=50, batch=16, steps=30, warmup=5, loader_batches=4, rounds=1,
-            precision="bf16-mixed", model_crop=224)
+FULL = dict(
+    arch="cost_b",
+    depth=50,
+    batch=16,
+    steps=30,
+    warmup=5,
+    loader_batches=4,
+    rounds=1,
+    precision="bf16-mixed",
+    model_crop=224,
+)
 # The CPU preset: the loader at full size (340x256 video, scale 256-320, 224 crops), the
 # model-only and end-to-end runs at 112x112 (a tiny network at 224 trains at < 1 clip/s on 2 cores).
-QUICK = dict(arch="cost_b", depth="tiny", batch=4, steps=4, warmup=2, loader_batches=5, rounds=2,
-             precision="32-true", model_crop=112)
+QUICK = dict(
+    arch="cost_b",
+    depth="tiny",
+    batch=4,
+    steps=4,
+    warmup=2,
+    loader_batches=5,
+    rounds=2,
+    precision="32-true",
+    model_crop=112,
+)
 
 
 def _device() -> torch.device:
@@ -59,21 +77,41 @@ def make_videos(root: Path, copies: int, seconds: float, keyints=KEYINTS) -> dic
     return out
 
 
-def datamodule(root: Path, workers: int, device_transforms: bool, batch: int, crop: int = 224,
-               backend: str = "auto"):
+def datamodule(root: Path, workers: int, device_transforms: bool, batch: int, crop: int = 224, backend: str = "auto"):
     from cost.data import VideoDataModule
 
-    dm = VideoDataModule(format="folder", root=str(root), train_split="train", val_split="train", test_split="train",
-                         num_frames=8, frame_stride=8, train_short_side=(crop * 8 // 7, crop * 10 // 7),
-                         train_crop=crop, val_short_side=crop * 8 // 7, val_crop=crop, flip=True,
-                         batch_size=batch, num_workers=workers, pin_memory=torch.cuda.is_available(),
-                         device_transforms=device_transforms, decode_backend=backend)
+    dm = VideoDataModule(
+        format="folder",
+        root=str(root),
+        train_split="train",
+        val_split="train",
+        test_split="train",
+        num_frames=8,
+        frame_stride=8,
+        train_short_side=(crop * 8 // 7, crop * 10 // 7),
+        train_crop=crop,
+        val_short_side=crop * 8 // 7,
+        val_crop=crop,
+        flip=True,
+        batch_size=batch,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        device_transforms=device_transforms,
+        decode_backend=backend,
+    )
     dm.setup("fit")
     return dm
 
 
-def loader_clips_per_s(root: Path, workers: int, device_transforms: bool, batch: int, batches: int,
-                       finish: bool = True, backend: str = "auto") -> float:
+def loader_clips_per_s(
+    root: Path,
+    workers: int,
+    device_transforms: bool,
+    batch: int,
+    batches: int,
+    finish: bool = True,
+    backend: str = "auto",
+) -> float:
     """Clips/s of ready batches: workers decode (and, CPU path, transform); the device path's
     transform runs on the device in this process, as the LightningModule runs it (finish=False:
     what the workers deliver, without it)."""
@@ -128,8 +166,17 @@ def _net(arch: str, depth, channels_last: bool = False, compile: bool = False):
     return build_net({"arch": arch, "depth": depth, "channels_last": channels_last, "compile": compile}, 400)
 
 
-def model_clips_per_s(arch, depth, batch: int, steps: int, warmup: int, precision: str,
-                      channels_last: bool = False, compile: bool = False, crop: int = 224) -> float:
+def model_clips_per_s(
+    arch,
+    depth,
+    batch: int,
+    steps: int,
+    warmup: int,
+    precision: str,
+    channels_last: bool = False,
+    compile: bool = False,
+    crop: int = 224,
+) -> float:
     """Train steps (forward, backward, SGD) on synthetic clips already on the device."""
     dev = _device()
     net = _net(arch, depth, channels_last, compile).to(dev).train()
@@ -185,28 +232,44 @@ class _StepTimer:
         self.callback = Timer()
 
 
-def e2e_clips_per_s(root: Path, workers: int, device_transforms: bool, p: dict, channels_last: bool = False,
-                    compile: bool = False) -> float:
+def e2e_clips_per_s(
+    root: Path, workers: int, device_transforms: bool, p: dict, channels_last: bool = False, compile: bool = False
+) -> float:
     """`trainer.fit` of the VideoClassifier on the real data module: clips/s after warm-up."""
     import pytorch_lightning as pl
-
     from omegaconf import OmegaConf
 
     from cost.training.config import CONFIG_DIR
     from cost.training.module import VideoClassifier
 
     # The paper's recipe with every key, at a fixed lr and no decay steps.
-    optim = {**OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "optim" / "paper.yaml")),
-             "lr": 0.01, "scale_lr": False, "milestones": []}
+    optim = {
+        **OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "optim" / "paper.yaml")),
+        "lr": 0.01,
+        "scale_lr": False,
+        "milestones": [],
+    }
     timer = _StepTimer(p["warmup"])
-    module = VideoClassifier(model={"arch": p["arch"], "depth": p["depth"], "channels_last": channels_last,
-                                    "compile": compile},
-                             optim=optim,
-                             num_classes=2, batch_size=p["batch"])
-    trainer = pl.Trainer(accelerator="auto", devices=1, precision=p["precision"], max_steps=p["warmup"] + p["steps"],
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-                         benchmark=torch.cuda.is_available(), callbacks=[timer.callback])
+    module = VideoClassifier(
+        model={"arch": p["arch"], "depth": p["depth"], "channels_last": channels_last, "compile": compile},
+        optim=optim,
+        num_classes=2,
+        batch_size=p["batch"],
+    )
+    trainer = pl.Trainer(
+        accelerator="auto",
+        devices=1,
+        precision=p["precision"],
+        max_steps=p["warmup"] + p["steps"],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        benchmark=torch.cuda.is_available(),
+        callbacks=[timer.callback],
+    )
     trainer.fit(module, datamodule=datamodule(root, workers, device_transforms, p["batch"], p["model_crop"]))
     return timer.callback.clips / timer.callback.seconds
 
@@ -219,8 +282,9 @@ def _median_rounds(fns: dict, rounds: int) -> dict:
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def run(quick: bool = False, workers: int | None = None, rounds: int | None = None, gpu_extras: bool = True,
-        keyints=KEYINTS) -> dict:
+def run(
+    quick: bool = False, workers: int | None = None, rounds: int | None = None, gpu_extras: bool = True, keyints=KEYINTS
+) -> dict:
     p = dict(QUICK if quick else FULL)
     if rounds:
         p["rounds"] = rounds
@@ -235,8 +299,11 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
-    print(f"feed benchmark on {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else machine()['cpu']}), "
-          f"{p['arch']} R{p['depth']} 8x224, batch {p['batch']}, {workers} workers, {p['precision']}", flush=True)
+    print(
+        f"feed benchmark on {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else machine()['cpu']}), "
+        f"{p['arch']} R{p['depth']} 8x224, batch {p['batch']}, {workers} workers, {p['precision']}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         roots = make_videos(Path(tmp), p["copies"], seconds=10, keyints=keyints)
@@ -247,10 +314,19 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
             def fn():
                 torch.backends.cudnn.benchmark = benchmark and dev.type == "cuda"
                 try:
-                    return model_clips_per_s(p["arch"], p["depth"], p["batch"], p["steps"], p["warmup"], precision,
-                                             crop=p["model_crop"], **kw)
+                    return model_clips_per_s(
+                        p["arch"],
+                        p["depth"],
+                        p["batch"],
+                        p["steps"],
+                        p["warmup"],
+                        precision,
+                        crop=p["model_crop"],
+                        **kw,
+                    )
                 finally:
                     torch.backends.cudnn.benchmark = dev.type == "cuda"
+
             return fn
 
         model_fns = {"eager": model_fn()}
@@ -261,23 +337,31 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
         model = _median_rounds(model_fns, 1)
         if dev.type == "cuda" and gpu_extras:
             model["compiled"] = model_fn(compile=True)()
-        print_table(f"model only, train step at 8x{p['model_crop']}x{p['model_crop']} (clips/s)", ["variant", "clips/s"], [[k, v] for k, v in model.items()])
+        print_table(
+            f"model only, train step at 8x{p['model_crop']}x{p['model_crop']} (clips/s)",
+            ["variant", "clips/s"],
+            [[k, v] for k, v in model.items()],
+        )
 
         # --- loader alone: one worker and N workers, CPU vs device transforms, per keyframe interval
         loader_fns = {}
         for keyint, root in roots.items():
             for dt in (False, True):
                 for w in sorted({1, workers}):
-                    loader_fns[(keyint, dt, w)] = (lambda r=root, d=dt, w=w:
-                                                   loader_clips_per_s(r, w, d, p["batch"], p["loader_batches"]))
-            loader_fns[(keyint, "workers only", 1)] = (lambda r=root: loader_clips_per_s(
-                r, 1, True, p["batch"], p["loader_batches"], finish=False))
+                    loader_fns[(keyint, dt, w)] = lambda r=root, d=dt, w=w: loader_clips_per_s(
+                        r, w, d, p["batch"], p["loader_batches"]
+                    )
+            loader_fns[(keyint, "workers only", 1)] = lambda r=root: loader_clips_per_s(
+                r, 1, True, p["batch"], p["loader_batches"], finish=False
+            )
             if keyint == 250:  # the same work at every keyframe interval
-                loader_fns[(keyint, "finish only", 0)] = (lambda r=root: finish_clips_per_s(
-                    r, p["batch"], p["loader_batches"]))
+                loader_fns[(keyint, "finish only", 0)] = lambda r=root: finish_clips_per_s(
+                    r, p["batch"], p["loader_batches"]
+                )
             for backend in ("decord", "pyav"):  # which CPU decoder feeds best (device path, N workers)
-                loader_fns[(keyint, backend, workers)] = (lambda r=root, b=backend: loader_clips_per_s(
-                    r, workers, True, p["batch"], p["loader_batches"], backend=b))
+                loader_fns[(keyint, backend, workers)] = lambda r=root, b=backend: loader_clips_per_s(
+                    r, workers, True, p["batch"], p["loader_batches"], backend=b
+                )
         loader = _median_rounds(loader_fns, p["rounds"])
         rows = []
         for keyint in keyints:
@@ -285,28 +369,61 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
                 off, on = loader[(keyint, False, w)], loader[(keyint, True, w)]
                 only = loader[(keyint, "workers only", 1)] if w == 1 else float("nan")
                 rows.append([keyint, w, off, on, on / off, only, only / off, on / loader[(keyint, True, 1)]])
-        print_table(f"loader only (clips/s): CPU transforms in the workers vs device transforms (on {dev.type})",
-                    ["keyint", "workers", "CPU transforms", "device transforms", "device / CPU",
-                     "device, worker output alone", "worker alone / CPU", f"device: {workers} workers / 1"], rows)
+        print_table(
+            f"loader only (clips/s): CPU transforms in the workers vs device transforms (on {dev.type})",
+            [
+                "keyint",
+                "workers",
+                "CPU transforms",
+                "device transforms",
+                "device / CPU",
+                "device, worker output alone",
+                "worker alone / CPU",
+                f"device: {workers} workers / 1",
+            ],
+            rows,
+        )
         finish = loader[(250, "finish only", 0)]
-        print(f"device transforms, the training process's part alone (finish_batch on {dev.type}): "
-              f"{finish:.1f} clips/s", flush=True)
-        print_table(f"CPU decoder, device transforms, {workers} workers (clips/s)",
-                    ["keyint", "decord", "pyav (seeking)", "pyav / decord"],
-                    [[k, loader[(k, "decord", workers)], loader[(k, "pyav", workers)],
-                      loader[(k, "pyav", workers)] / loader[(k, "decord", workers)]] for k in keyints])
+        print(
+            f"device transforms, the training process's part alone (finish_batch on {dev.type}): {finish:.1f} clips/s",
+            flush=True,
+        )
+        print_table(
+            f"CPU decoder, device transforms, {workers} workers (clips/s)",
+            ["keyint", "decord", "pyav (seeking)", "pyav / decord"],
+            [
+                [
+                    k,
+                    loader[(k, "decord", workers)],
+                    loader[(k, "pyav", workers)],
+                    loader[(k, "pyav", workers)] / loader[(k, "decord", workers)],
+                ]
+                for k in keyints
+            ],
+        )
 
         # --- end to end through the Trainer (best loader settings: device transforms, N workers)
-        e2e_fns = {f"keyint {k}, device transforms": (lambda r=r: e2e_clips_per_s(r, workers, True, p))
-                   for k, r in roots.items() if k == 250 or not quick}
+        e2e_fns = {
+            f"keyint {k}, device transforms": (lambda r=r: e2e_clips_per_s(r, workers, True, p))
+            for k, r in roots.items()
+            if k == 250 or not quick
+        }
         e2e_fns["keyint 250, CPU transforms"] = lambda: e2e_clips_per_s(roots[250], workers, False, p)
         e2e = _median_rounds(e2e_fns, 1)
         base = model["eager"]
-        print_table(f"end to end, trainer.fit at 8x{p['model_crop']}x{p['model_crop']} (clips/s)", ["setting", "clips/s", "e2e / model"],
-                    [[k, v, v / base] for k, v in e2e.items()])
-    names = {False: "cpu_transforms", True: "device_transforms", "workers only": "device_transforms_worker_output",
-             "decord": "device_transforms_decord", "pyav": "device_transforms_pyav",
-             "finish only": "device_transforms_finish_only"}
+        print_table(
+            f"end to end, trainer.fit at 8x{p['model_crop']}x{p['model_crop']} (clips/s)",
+            ["setting", "clips/s", "e2e / model"],
+            [[k, v, v / base] for k, v in e2e.items()],
+        )
+    names = {
+        False: "cpu_transforms",
+        True: "device_transforms",
+        "workers only": "device_transforms_worker_output",
+        "decord": "device_transforms_decord",
+        "pyav": "device_transforms_pyav",
+        "finish only": "device_transforms_finish_only",
+    }
     loader_json = {f"keyint{k}_{names[dt]}_{w}workers": v for (k, dt, w), v in loader.items()}
     best_loader = loader[(250, True, workers)]
     e2e_250 = e2e["keyint 250, device transforms"]
@@ -326,10 +443,13 @@ def run(quick: bool = False, workers: int | None = None, rounds: int | None = No
             "e2e_over_model": e2e_250 / base,
             "loader_over_model": best_loader / base,
             "device_over_cpu_transforms_1worker_keyint250": loader[(250, True, 1)] / loader[(250, False, 1)],
-            "worker_output_device_over_cpu_transforms_1worker_keyint250":
-                loader[(250, "workers only", 1)] / loader[(250, False, 1)],
-            **({"keyint1_over_keyint250_1worker_device": loader[(1, True, 1)] / loader[(250, True, 1)]}
-               if 1 in keyints else {}),
+            "worker_output_device_over_cpu_transforms_1worker_keyint250": loader[(250, "workers only", 1)]
+            / loader[(250, False, 1)],
+            **(
+                {"keyint1_over_keyint250_1worker_device": loader[(1, True, 1)] / loader[(250, True, 1)]}
+                if 1 in keyints
+                else {}
+            ),
             "workers_scaling_keyint250_device": loader[(250, True, workers)] / loader[(250, True, 1)],
         },
     }

@@ -103,7 +103,9 @@ def run(rounds: int = 5, batch: int = 2) -> dict:
             results[kind][stage] = times
             for name, sec in times.items():
                 totals[name] = totals.get(name, 0.0) + sec
-            rows.append([stage] + [f"{times[n] * 1e3:.1f} ms ({times[n] / times['reference']:.2f}x)" for n in candidates])
+            rows.append(
+                [stage] + [f"{times[n] * 1e3:.1f} ms ({times[n] / times['reference']:.2f}x)" for n in candidates]
+            )
         rows.append(["all"] + [f"{totals[n] * 1e3:.1f} ms ({totals[n] / totals['reference']:.2f}x)" for n in totals])
         results[kind]["total"] = totals
         title = "CoST(a) eval forward" if kind == "eval_cost_a" else "CoST(b) training step (forward + backward)"
@@ -112,7 +114,8 @@ def run(rounds: int = 5, batch: int = 2) -> dict:
     results["ratios"] = {
         "fused_eval_vs_reference": eval_total["fused"] / eval_total["reference"],
         "auto_eval_vs_reference": eval_total["auto"] / eval_total["reference"],
-        "best_fused_eval_vs_reference": min(eval_total["fused"], eval_total["fused+channels_last"]) / eval_total["reference"],
+        "best_fused_eval_vs_reference": min(eval_total["fused"], eval_total["fused+channels_last"])
+        / eval_total["reference"],
         "cost_b_train_conv2d_vs_reference": train_total["conv2d"] / train_total["reference"],
     }
     print("\nratios (targets: fused CoST(a) eval <= 0.6x, CoST(b) training step <= 1.0x, aim 0.8x):")

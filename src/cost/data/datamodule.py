@@ -22,7 +22,14 @@ from .dataset import ClipCollate, VideoClipDataset
 from .decode import BACKENDS, decord_available, require_decord
 from .manifest import Manifest
 from .sampling import SHORT_VIDEO_MODES, resolve_stride
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, DeferredTransform, EvalTransform, MultiViewTransform, TrainTransform
+from .transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DeferredTransform,
+    EvalTransform,
+    MultiViewTransform,
+    TrainTransform,
+)
 
 log = logging.getLogger("cost.data")
 FORMATS = ("synthetic", "list", "kinetics", "moments", "folder")
@@ -87,18 +94,46 @@ class VideoDataModule(pl.LightningDataModule):
     process, `nvdec.py`; falls back to auto with one warning where it cannot run).
     """
 
-    def __init__(self, format: str = "synthetic", root: str = "data/synthetic", name: str | None = None,
-                 train_split: str | None = "train.txt", val_split: str | None = "val.txt",
-                 test_split: str | None = "test.txt", train_videos: str = "", val_videos: str = "",
-                 test_videos: str = "", class_names: str | None = None, categories: str | None = None,
-                 num_frames: int = 8, frame_stride=8, short_video: str = "loop",
-                 train_short_side=(256, 320), train_crop: int = 224, flip: bool = True,
-                 val_short_side: int = 256, val_crop: int = 224, test_short_side: int = 256,
-                 test_crops: int = 1, test_clips: int = 10, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                 batch_size: int = 8, val_batch_size: int | None = None, test_batch_size: int = 1,
-                 num_workers: int = 4, pin_memory: bool = False, decode_threads: int = 1,
-                 decode_backend: str = "auto", max_retries: int = 10, strict: bool = False, seed: int = 0, synthetic=None,
-                 device_transforms="auto", prefetch_factor: int | None = None):
+    def __init__(
+        self,
+        format: str = "synthetic",
+        root: str = "data/synthetic",
+        name: str | None = None,
+        train_split: str | None = "train.txt",
+        val_split: str | None = "val.txt",
+        test_split: str | None = "test.txt",
+        train_videos: str = "",
+        val_videos: str = "",
+        test_videos: str = "",
+        class_names: str | None = None,
+        categories: str | None = None,
+        num_frames: int = 8,
+        frame_stride=8,
+        short_video: str = "loop",
+        train_short_side=(256, 320),
+        train_crop: int = 224,
+        flip: bool = True,
+        val_short_side: int = 256,
+        val_crop: int = 224,
+        test_short_side: int = 256,
+        test_crops: int = 1,
+        test_clips: int = 10,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        batch_size: int = 8,
+        val_batch_size: int | None = None,
+        test_batch_size: int = 1,
+        num_workers: int = 4,
+        pin_memory: bool = False,
+        decode_threads: int = 1,
+        decode_backend: str = "auto",
+        max_retries: int = 10,
+        strict: bool = False,
+        seed: int = 0,
+        synthetic=None,
+        device_transforms="auto",
+        prefetch_factor: int | None = None,
+    ):
         super().__init__()
         if format not in FORMATS:
             raise ValueError(f"data.format must be one of {FORMATS}, got {format!r}")
@@ -131,9 +166,13 @@ class VideoDataModule(pl.LightningDataModule):
             decord_available()  # checked here, so a missing decord is logged once, not once per worker
         self.synthetic = dict(_plain(synthetic) or {})
         # Fail early on impossible sizes (before any data is read).
-        self.train_transform = TrainTransform(self.train_short_side if len(self.train_short_side) == 2
-                                              else self.train_short_side * 2, self.train_crop, self.flip,
-                                              self.mean, self.std)
+        self.train_transform = TrainTransform(
+            self.train_short_side if len(self.train_short_side) == 2 else self.train_short_side * 2,
+            self.train_crop,
+            self.flip,
+            self.mean,
+            self.std,
+        )
         self.val_transform = EvalTransform(self.val_short_side, self.val_crop, self.mean, self.std)
         self.test_transform = MultiViewTransform(self.test_short_side, self.test_crops, self.mean, self.std)
         self.num_classes: int | None = None
@@ -170,11 +209,15 @@ class VideoDataModule(pl.LightningDataModule):
         if self.format == "kinetics":
             return ann.kinetics_class_names(self._path(self.splits["train"], "data.train_split"))
         if self.format == "folder":
-            return list(ann.read_class_folders(self._path(self.splits["train"], "data.train_split"),
-                                               key="data.train_split").class_names)
+            return list(
+                ann.read_class_folders(
+                    self._path(self.splits["train"], "data.train_split"), key="data.train_split"
+                ).class_names
+            )
         # List format without a names file: classes 0..max label over all listed splits.
-        top = max(int(self._read_split(s, None).labels.max(initial=-1)) for s in ("train", "val", "test")
-                  if self.splits[s])
+        top = max(
+            int(self._read_split(s, None).labels.max(initial=-1)) for s in ("train", "val", "test") if self.splits[s]
+        )
         return [str(i) for i in range(top + 1)]
 
     def _read_split(self, split: str, class_names) -> Manifest:
@@ -194,12 +237,19 @@ class VideoDataModule(pl.LightningDataModule):
             if self.format == "synthetic":
                 self.prepare_data()
             else:
-                raise FileNotFoundError(f"dataset root {self.root} does not exist; set data.root "
-                                        "(or paths.data_dir) to the folder that holds the dataset")
+                raise FileNotFoundError(
+                    f"dataset root {self.root} does not exist; set data.root "
+                    "(or paths.data_dir) to the folder that holds the dataset"
+                )
         elif self.format == "synthetic":
             self.prepare_data()  # no-op when present and up to date (locked, so safe on every rank)
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",),
-                  None: ("train", "val", "test")}[stage]
+        wanted = {
+            "fit": ("train", "val"),
+            "validate": ("val",),
+            "test": ("test",),
+            "predict": ("test",),
+            None: ("train", "val", "test"),
+        }[stage]
         names = self._read_class_names()
         for split in wanted:
             if split in self.manifests:
@@ -217,15 +267,18 @@ class VideoDataModule(pl.LightningDataModule):
         missing = [m.path(i) for i in np.flatnonzero(~present)]
         self.missing[split] = missing
         if missing:
-            msg = (f"{len(missing)} of {len(m)} videos listed for the {split} split are missing on disk "
-                   f"(first: {missing[0]})")
+            msg = (
+                f"{len(missing)} of {len(m)} videos listed for the {split} split are missing on disk "
+                f"(first: {missing[0]})"
+            )
             if self.strict:
                 raise FileNotFoundError(msg + "; data.strict=true (set data.strict=false to continue without them)")
             log.warning(msg + ("; training without them" if split == "train" else "; they will be reported as skipped"))
             if split == "train":
                 if not present.any():
-                    raise FileNotFoundError(f"none of the training videos exist under {m.root}; check data.root "
-                                            "and data.train_videos")
+                    raise FileNotFoundError(
+                        f"none of the training videos exist under {m.root}; check data.root and data.train_videos"
+                    )
                 m = m.subset(present)
         return m
 
@@ -244,14 +297,19 @@ class VideoDataModule(pl.LightningDataModule):
 
             reason = nvdec_unavailable()
             if reason:
-                log.warning("data.decode_backend=nvdec cannot run here (%s); decoding on the CPU "
-                            "(data.decode_backend=auto) instead", reason)
+                log.warning(
+                    "data.decode_backend=nvdec cannot run here (%s); decoding on the CPU "
+                    "(data.decode_backend=auto) instead",
+                    reason,
+                )
                 self.backend = "auto"
         on = self.device_transforms
         if self.backend == "nvdec":
             if on is False:
-                log.warning("data.decode_backend=nvdec decodes onto the GPU, so the transforms run there "
-                            "too; data.device_transforms=false is ignored")
+                log.warning(
+                    "data.decode_backend=nvdec decodes onto the GPU, so the transforms run there "
+                    "too; data.device_transforms=false is ignored"
+                )
             on = True
         self.use_device_transforms = self._on_gpu() if on == "auto" else bool(on)
 
@@ -260,9 +318,19 @@ class VideoDataModule(pl.LightningDataModule):
         return DeferredTransform(transform) if self.use_device_transforms else transform
 
     def _dataset(self, split: str) -> VideoClipDataset:
-        return VideoClipDataset(self.manifests[split], split, self._transform(split), self.num_frames, self.stride,
-                                self.short_video, self.test_clips, self.max_retries, self.strict,
-                                self.decode_threads, self.backend)
+        return VideoClipDataset(
+            self.manifests[split],
+            split,
+            self._transform(split),
+            self.num_frames,
+            self.stride,
+            self.short_video,
+            self.test_clips,
+            self.max_retries,
+            self.strict,
+            self.decode_threads,
+            self.backend,
+        )
 
     # ---------------------------------------------------------------- loaders
     def _loader(self, split: str, sampler, batch_size: int, drop_last: bool = False) -> DataLoader:
@@ -280,11 +348,19 @@ class VideoDataModule(pl.LightningDataModule):
             empty = (0, 3, t, size, size)
         workers = 0 if self.backend == "nvdec" else self.num_workers  # NVDEC decodes in the main process
         extra = {"prefetch_factor": int(self.prefetch_factor)} if workers and self.prefetch_factor else {}
-        return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                          collate_fn=ClipCollate(empty, with_skipped=split != "train",
-                                                 device_transform=deferred and deferred.transform),
-                          pin_memory=self.pin_memory and self.backend != "nvdec", drop_last=drop_last,
-                          persistent_workers=workers > 0 and split != "test", **extra)
+        return DataLoader(
+            ds,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=ClipCollate(
+                empty, with_skipped=split != "train", device_transform=deferred and deferred.transform
+            ),
+            pin_memory=self.pin_memory and self.backend != "nvdec",
+            drop_last=drop_last,
+            persistent_workers=workers > 0 and split != "test",
+            **extra,
+        )
 
     def train_dataloader(self) -> DataLoader:
         ds = self.datasets.get("train")
@@ -301,8 +377,13 @@ class VideoDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         ds = self.datasets.get("val")
         world, rank = _world()
-        sampler = (DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False) if world > 1 and ds is not None
-                   else SequentialSampler(ds) if ds is not None else None)
+        sampler = (
+            DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False)
+            if world > 1 and ds is not None
+            else SequentialSampler(ds)
+            if ds is not None
+            else None
+        )
         return self._loader("val", sampler, self.val_batch_size)
 
     def test_dataloader(self) -> DataLoader:

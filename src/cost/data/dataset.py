@@ -34,9 +34,20 @@ class VideoClipDataset(Dataset):
     val/test video.
     """
 
-    def __init__(self, manifest: Manifest, mode: str, transform, num_frames: int, stride: int,
-                 short_video: str = "loop", test_clips: int = 10, max_retries: int = 10, strict: bool = False,
-                 decode_threads: int = 1, backend: str = "auto"):
+    def __init__(
+        self,
+        manifest: Manifest,
+        mode: str,
+        transform,
+        num_frames: int,
+        stride: int,
+        short_video: str = "loop",
+        test_clips: int = 10,
+        max_retries: int = 10,
+        strict: bool = False,
+        decode_threads: int = 1,
+        backend: str = "auto",
+    ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if len(manifest) == 0:
@@ -65,8 +76,9 @@ class VideoClipDataset(Dataset):
                 idx = sampling.train_indices(n, self.num_frames, self.stride, rng, self.short_video)
                 return self.transform(video.read(idx), rng)
             if self.mode == "val":
-                return self.transform(video.read(sampling.center_indices(n, self.num_frames, self.stride,
-                                                                         self.short_video)), rng)
+                return self.transform(
+                    video.read(sampling.center_indices(n, self.num_frames, self.stride, self.short_video)), rng
+                )
             idx = sampling.uniform_indices(n, self.num_frames, self.stride, self.test_clips, self.short_video)
             frames = video.read(idx.reshape(-1))
             frames = frames.reshape(idx.shape[0], idx.shape[1], *frames.shape[1:])
@@ -89,26 +101,36 @@ class VideoClipDataset(Dataset):
             except Exception as e:
                 path = self.manifest.path(i)
                 if self.strict:
-                    raise RuntimeError(f"unreadable {self.mode} video {path}: {e} "
-                                       "(data.strict=true; set data.strict=false to skip such videos)") from e
+                    raise RuntimeError(
+                        f"unreadable {self.mode} video {path}: {e} "
+                        "(data.strict=true; set data.strict=false to skip such videos)"
+                    ) from e
                 log.warning("skipping unreadable %s video %s: %s", self.mode, path, e)
                 return {"skipped": path, "index": i}
             return self._item(clips, i)
         j = i
-        for attempt in range(self.max_retries + 1):
+        for _attempt in range(self.max_retries + 1):
             try:
                 return self._item(self.load(j, rng), j)
             except Exception as e:
                 if self.strict:
-                    raise RuntimeError(f"unreadable training video {self.manifest.path(j)}: {e} (data.strict=true; "
-                                       "set data.strict=false to replace such videos by others)") from e
+                    raise RuntimeError(
+                        f"unreadable training video {self.manifest.path(j)}: {e} (data.strict=true; "
+                        "set data.strict=false to replace such videos by others)"
+                    ) from e
                 self.replacements += 1
-                log.warning("replacing unreadable training video %s (%s); %d replacement(s) so far in this "
-                            "process", self.manifest.path(j), e, self.replacements)
+                log.warning(
+                    "replacing unreadable training video %s (%s); %d replacement(s) so far in this process",
+                    self.manifest.path(j),
+                    e,
+                    self.replacements,
+                )
                 j = int(rng.integers(0, len(self)))
-        raise RuntimeError(f"{self.max_retries + 1} unreadable training videos in a row (last: "
-                           f"{self.manifest.path(j)}); check the dataset with `python -m cost.data.tools validate` "
-                           "or raise data.max_retries")
+        raise RuntimeError(
+            f"{self.max_retries + 1} unreadable training videos in a row (last: "
+            f"{self.manifest.path(j)}); check the dataset with `python -m cost.data.tools validate` "
+            "or raise data.max_retries"
+        )
 
 
 def _pad_stack(clips: list[torch.Tensor]) -> torch.Tensor:
@@ -142,20 +164,30 @@ class ClipCollate:
         if ok:
             shapes = {tuple(it["clips"].shape) for it in ok}
             if len(shapes) > 1 and self.device_transform is None:
-                raise RuntimeError(f"clips of different sizes in one batch {sorted(shapes)}: full-frame test views "
-                                   "of videos with different aspect ratios cannot be stacked; set "
-                                   "data.test_batch_size=1 or data.test_crops=3")
-            clips = (_pad_stack([it["clips"] for it in ok]) if self.device_transform is not None
-                     else torch.stack([it["clips"] for it in ok]))
+                raise RuntimeError(
+                    f"clips of different sizes in one batch {sorted(shapes)}: full-frame test views "
+                    "of videos with different aspect ratios cannot be stacked; set "
+                    "data.test_batch_size=1 or data.test_crops=3"
+                )
+            clips = (
+                _pad_stack([it["clips"] for it in ok])
+                if self.device_transform is not None
+                else torch.stack([it["clips"] for it in ok])
+            )
         else:
             dtype = torch.uint8 if self.device_transform is not None else torch.float32
             clips = torch.zeros(self.empty_clips_shape, dtype=dtype)
-        batch = {"clips": clips,
-                 "label": torch.tensor([it["label"] for it in ok], dtype=torch.int64),
-                 "index": torch.tensor([it["index"] for it in ok], dtype=torch.int64)}
+        batch = {
+            "clips": clips,
+            "label": torch.tensor([it["label"] for it in ok], dtype=torch.int64),
+            "index": torch.tensor([it["index"] for it in ok], dtype=torch.int64),
+        }
         if self.device_transform is not None:
-            batch["aug"] = (torch.stack([it["aug"] for it in ok]) if ok
-                            else torch.zeros((0, 1, len(AUG_COLUMNS)), dtype=torch.int64))
+            batch["aug"] = (
+                torch.stack([it["aug"] for it in ok])
+                if ok
+                else torch.zeros((0, 1, len(AUG_COLUMNS)), dtype=torch.int64)
+            )
             batch["device_transform"] = self.device_transform
         if self.with_skipped:
             batch["skipped"] = [it["skipped"] for it in items if "skipped" in it]

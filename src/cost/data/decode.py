@@ -32,12 +32,13 @@ reader never fills in a copy of another frame.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -115,13 +116,16 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoInfo:
             # The index (an MP4's lives at the front) says where each frame's bytes are.
             end = max((e.pos + e.size for e in stream.index_entries if e.pos >= 0), default=0)
             if end > size:
-                raise VideoReadError(path, f"the file is cut short: its index places frame data up to byte {end}, "
-                                           f"but it has {size} bytes (an interrupted download or copy?); "
-                                           "re-download or re-encode it")
+                raise VideoReadError(
+                    path,
+                    f"the file is cut short: its index places frame data up to byte {end}, "
+                    f"but it has {size} bytes (an interrupted download or copy?); "
+                    "re-download or re-encode it",
+                )
             return info
     except VideoReadError:
         raise
-    except Exception as e:  # av raises many error types for non-videos
+    except Exception as e:  # noqa: BLE001 - av raises many error types for non-videos
         raise VideoReadError(path, f"{type(e).__name__}: {e}") from None
 
 
@@ -135,8 +139,11 @@ def probe(path) -> VideoInfo:
 
 def _missing_frames(path: str, wanted: np.ndarray, got: dict, num_frames: int) -> VideoReadError:
     missing = [int(i) for i in wanted if int(i) not in got]
-    return VideoReadError(path, f"frames {missing[:5]}{' ...' if len(missing) > 5 else ''} of the {num_frames} "
-                                f"it lists do not decode (the file is damaged or cut short); re-encode or remove it")
+    return VideoReadError(
+        path,
+        f"frames {missing[:5]}{' ...' if len(missing) > 5 else ''} of the {num_frames} "
+        f"it lists do not decode (the file is damaged or cut short); re-encode or remove it",
+    )
 
 
 def _frame_table(container, stream) -> tuple[dict[int, int], np.ndarray] | None:
@@ -181,8 +188,9 @@ def _decode_needed(container, stream, index_of: dict[int, int], wanted_set: set[
         yield from packet.decode()
 
 
-def _decode_seeking(container, stream, wanted: np.ndarray, index_of: dict[int, int], keyframes: np.ndarray,
-                    out: dict, decoded: list) -> None:
+def _decode_seeking(
+    container, stream, wanted: np.ndarray, index_of: dict[int, int], keyframes: np.ndarray, out: dict, decoded: list
+) -> None:
     """Frames at `wanted` (sorted, unique) into `out`, decoding forward from the keyframe at or before each.
 
     A frame is named by its pts; frames before the keyframe sought (an open GOP's leading
@@ -221,8 +229,9 @@ def _open_video(path: str, num_threads: int):
     return container, stream
 
 
-def _pyav_frames(path: str, wanted: np.ndarray, num_frames: int, num_threads: int = 1,
-                 seek: bool = False) -> tuple[dict[int, np.ndarray], int]:
+def _pyav_frames(
+    path: str, wanted: np.ndarray, num_frames: int, num_threads: int = 1, seek: bool = False
+) -> tuple[dict[int, np.ndarray], int]:
     """Frames at `wanted` (sorted, unique, < num_frames) with PyAV, and how many frames were decoded.
 
     Raises `VideoReadError` if any of them does not decode.
@@ -237,21 +246,18 @@ def _pyav_frames(path: str, wanted: np.ndarray, num_frames: int, num_threads: in
             with container:
                 table = _frame_table(container, stream)
                 if table is not None and len(table[0]) == num_frames:
-                    try:
+                    # a damaged stream: the sequential decode below finds what is damaged
+                    with contextlib.suppress(av.error.InvalidDataError):
                         _decode_seeking(container, stream, wanted, *table, out, decoded)
-                    except av.error.InvalidDataError:
-                        pass  # the sequential decode below finds what is damaged
         if len(out) < len(wanted):
             out = {}
             container, stream = _open_video(path, num_threads)
-            with container:
-                try:
-                    _decode_sequential(container, stream, wanted, out, decoded)
-                except av.error.InvalidDataError:
-                    pass  # a damaged stream: the frames that did not decode are reported below
+            # a damaged stream: the frames that did not decode are reported below
+            with container, contextlib.suppress(av.error.InvalidDataError):
+                _decode_sequential(container, stream, wanted, out, decoded)
     except VideoReadError:
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any decoder failure becomes a VideoReadError naming the file
         raise VideoReadError(path, f"{type(e).__name__}: {e}") from None
     if len(out) < len(wanted):
         raise _missing_frames(path, wanted, out, num_frames)
@@ -266,7 +272,7 @@ def _pyav_count(path: str) -> int:
         with av.open(path) as container:
             stream = container.streams.video[0]
             return sum(1 for p in container.demux(stream) if p.size > 0)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any demuxer failure becomes a VideoReadError naming the file
         raise VideoReadError(path, f"{type(e).__name__}: {e}") from None
 
 
@@ -327,7 +333,7 @@ class Video(OpenedVideo):
 
                 self._vr = decord.VideoReader(self.path, num_threads=num_threads)
                 count = len(self._vr)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - decord raises its own DECORDError and plain RuntimeErrors
                 if backend == "decord":
                     raise VideoReadError(self.path, f"decord: {e}") from None
                 self.backend = "pyav"
@@ -342,7 +348,7 @@ class Video(OpenedVideo):
         if self.backend == "decord":
             try:
                 frames = self._vr.get_batch(uniq.tolist()).asnumpy()
-            except Exception:
+            except Exception:  # noqa: BLE001 - decord's errors: fall back to PyAV below
                 frames = None  # e.g. a header frame count beyond the decodable end
             if frames is not None and frames.shape[0] != uniq.size:
                 frames = None

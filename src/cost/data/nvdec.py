@@ -11,7 +11,7 @@ measured difference is in the README, "Training fast on GPUs").
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -41,10 +41,11 @@ class NvdecVideo(OpenedVideo):
         self.backend = "nvdec"
         self.gpu_id = torch.cuda.current_device() if gpu_id is None else gpu_id
         try:
-            self._dec = nvc.SimpleDecoder(self.path, gpu_id=self.gpu_id, use_device_memory=True,
-                                          output_color_type=nvc.OutputColorType.RGB)
+            self._dec = nvc.SimpleDecoder(
+                self.path, gpu_id=self.gpu_id, use_device_memory=True, output_color_type=nvc.OutputColorType.RGB
+            )
             count = len(self._dec)
-        except Exception as e:  # the bindings raise plain RuntimeErrors/ValueErrors
+        except Exception as e:  # noqa: BLE001 - the bindings raise plain RuntimeErrors/ValueErrors
             raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
         self._set_num_frames(count)
 
@@ -53,7 +54,7 @@ class NvdecVideo(OpenedVideo):
         try:
             frames = self._dec.get_batch_frames_by_index(uniq.tolist())
             out = torch.stack([torch.from_dlpack(f) for f in frames])
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - as above: any decoder failure names the file
             raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
         if out.shape[0] != uniq.size:
             raise VideoReadError(self.path, f"nvdec returned {out.shape[0]} of {uniq.size} frames")

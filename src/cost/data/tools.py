@@ -53,8 +53,9 @@ def _is_unsafe(ch: str) -> bool:
 
 def shown(path: str) -> str:
     """`path` with each unsafe character escaped (\\n, \\x1b, \\u2028), safe to print on one line."""
-    return "".join(ch.encode("unicode_escape", "backslashreplace").decode("ascii") if _is_unsafe(ch) else ch
-                   for ch in path)
+    return "".join(
+        ch.encode("unicode_escape", "backslashreplace").decode("ascii") if _is_unsafe(ch) else ch for ch in path
+    )
 
 
 def unsafe_name(path: str) -> str | None:
@@ -73,15 +74,16 @@ def check_video(path: str) -> str | None:
         with Video(path) as v:
             v.read([0, v.num_frames - 1])
         return None
-    except Exception as e:  # report every failure, whatever raised it
+    except Exception as e:  # noqa: BLE001 - report every failure, whatever raised it
         return f"{type(e).__name__}: {e}"
 
 
 def _load_manifest(args) -> Manifest:
     if args.format == "folder":
         return ann.read_class_folders(args.annotations)
-    return ann.read_list_file(args.annotations, args.root or Path(args.annotations).parent, key="annotations",
-                              videos_key="--root")
+    return ann.read_list_file(
+        args.annotations, args.root or Path(args.annotations).parent, key="annotations", videos_key="--root"
+    )
 
 
 def validate(args) -> int:
@@ -100,8 +102,7 @@ def validate(args) -> int:
         f.write("path\terror\n")
         for i in bad:
             f.write(f"{shown(m.relpath(i))}\t{shown(errors[i])}\n")
-    print(f"{len(m) - len(bad)} of {len(m)} videos readable; clean list: {clean}; "
-          f"unreadable ({len(bad)}): {report}")
+    print(f"{len(m) - len(bad)} of {len(m)} videos readable; clean list: {clean}; unreadable ({len(bad)}): {report}")
     return 0
 
 
@@ -131,7 +132,7 @@ def resize_video(src: str, dst: str, short_side: int = 320, keyint: int = 16, cr
             out.mux(s_out.encode())
         os.replace(tmp, dst)
         return "done"
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any failure: remove the partial file, report it, go on
         if os.path.exists(tmp):
             os.remove(tmp)
         return f"failed: {type(e).__name__}: {e}"
@@ -151,8 +152,15 @@ def resize(args) -> int:
         for f in sorted(files):
             if os.path.splitext(f)[1].lower() in ann.VIDEO_EXTENSIONS:
                 rel = os.path.relpath(os.path.join(dirpath, f), src)
-                jobs.append((str(src / rel), str(dst / (os.path.splitext(rel)[0] + ".mp4")), args.short_side,
-                             args.keyint, args.crf))
+                jobs.append(
+                    (
+                        str(src / rel),
+                        str(dst / (os.path.splitext(rel)[0] + ".mp4")),
+                        args.short_side,
+                        args.keyint,
+                        args.crf,
+                    )
+                )
     with _pool(args.workers) as pool:
         results = list(_progress(pool.map(_resize_one, jobs), len(jobs), "resize"))
     failed = [(p, r) for p, r in results if r.startswith("failed")]
@@ -171,13 +179,15 @@ def build_list(args) -> int:
     else:
         if not args.categories:
             raise SystemExit("moments needs --categories moments_categories.txt")
-        m = ann.read_moments_csv(args.csv, videos, ann.read_moments_categories(args.categories), key="csv",
-                                 videos_key="--videos")
+        m = ann.read_moments_csv(
+            args.csv, videos, ann.read_moments_categories(args.categories), key="csv", videos_key="--videos"
+        )
     root = Path(args.root) if args.root else videos
     for name in m.class_names:
         if unsafe_name(name):
-            raise SystemExit(f"class name {shown(name)!r} in {args.csv} contains a line break or control character; "
-                             "fix the CSV")
+            raise SystemExit(
+                f"class name {shown(name)!r} in {args.csv} contains a line break or control character; fix the CSV"
+            )
     present = m.exists()
     keep = present.copy() if args.skip_missing else np.ones(len(m), dtype=bool)
     rel = [os.path.relpath(m.path(i), root) for i in range(len(m))]
@@ -191,9 +201,11 @@ def build_list(args) -> int:
     out.write_list(args.out)
     classes = Path(args.out).parent / "classes.txt"
     classes.write_text("\n".join(out.class_names.tolist()) + "\n", encoding="utf-8")
-    print(f"wrote {len(out)} videos to {args.out} ({int((~present).sum())} listed but missing"
-          f"{', left out' if args.skip_missing else ''}; {len(unsafe)} with unusable names, left out); "
-          f"classes: {classes}")
+    print(
+        f"wrote {len(out)} videos to {args.out} ({int((~present).sum())} listed but missing"
+        f"{', left out' if args.skip_missing else ''}; {len(unsafe)} with unusable names, left out); "
+        f"classes: {classes}"
+    )
     return 0
 
 
@@ -210,9 +222,13 @@ def main(argv=None) -> int:
     r.add_argument("src")
     r.add_argument("dst")
     r.add_argument("--short-side", type=int, default=320)
-    r.add_argument("--keyint", type=int, default=16,
-                   help="keyframe interval in frames; 1 = every frame a keyframe (all-intra: more bytes, faster "
-                        "clip reading, see README)")
+    r.add_argument(
+        "--keyint",
+        type=int,
+        default=16,
+        help="keyframe interval in frames; 1 = every frame a keyframe (all-intra: more bytes, faster "
+        "clip reading, see README)",
+    )
     r.add_argument("--crf", type=int, default=23)
     r.add_argument("--workers", type=int, default=os.cpu_count())
     b = sub.add_parser("build-list", help="Kinetics or Moments CSV -> list file + classes.txt")

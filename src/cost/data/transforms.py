@@ -1,8 +1,9 @@
 """Spatial transforms: uint8 frames (T, H, W, 3) -> normalised float clips (3, T, H, W).
 
 Resizing is bilinear with antialiasing on the uint8 frames, before the float conversion
-(torch's uint8 kernel is over ten times faster than the float one here; `cost.bench data`). The crop for training is taken
-after scaling the short side to a random size ([256, 320] then 224: docs/method.md#clips-and-transforms); validation
+(torch's uint8 kernel is over ten times faster than the float one here; `cost.bench data`).
+The crop for training is taken after scaling the short side to a random size ([256, 320]
+then 224: docs/method.md#clips-and-transforms); validation
 scales to one short side and takes the centre crop; test keeps the full frame
 (`num_crops=1`, the paper) or takes three square crops along the long side (`num_crops=3`,
 the authors' code).
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ def crop(x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch
     h, w = x.shape[-2:]
     if height > h or width > w:
         raise ValueError(f"crop {height}x{width} larger than frame {h}x{w}; make the crop <= the short side")
-    return x[..., top:top + height, left:left + width]
+    return x[..., top : top + height, left : left + width]
 
 
 def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -144,8 +145,15 @@ def _cut(n_in: int, n_out: int, n_out_min: int, first: int, last: int) -> tuple[
     return start, length
 
 
-def _taps(n_in: torch.Tensor, n_out: torch.Tensor, first: torch.Tensor, size: int, start: torch.Tensor,
-          length: int, flip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _taps(
+    n_in: torch.Tensor,
+    n_out: torch.Tensor,
+    first: torch.Tensor,
+    size: int,
+    start: torch.Tensor,
+    length: int,
+    flip: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The resize filter of one axis as taps: (..., size, K) int64 indices and float64 weights,
     with output sample first + i of resizing n_in samples to n_out equal to
     sum_k weight[i, k] * input[start + index[i, k]] (input: the worker's cut of `length` samples).
@@ -185,8 +193,9 @@ def _filter(table: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, rows
     (`F.embedding_bag`)."""
     items, size, k = index.shape
     offsets = torch.arange(items, device=index.device).view(items, 1, 1) * rows_per_item
-    return F.embedding_bag((index + offsets).view(-1, k), table, per_sample_weights=weight.to(table.dtype).view(-1, k),
-                           mode="sum")
+    return F.embedding_bag(
+        (index + offsets).view(-1, k), table, per_sample_weights=weight.to(table.dtype).view(-1, k), mode="sum"
+    )
 
 
 @contextlib.contextmanager
@@ -204,8 +213,14 @@ def _one_cpu_thread(device: torch.device):
             torch.set_num_threads(before)
 
 
-def resample(frames: torch.Tensor, aug: torch.Tensor, out_size: tuple[int, int], mean=IMAGENET_MEAN,
-             std=IMAGENET_STD, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def resample(
+    frames: torch.Tensor,
+    aug: torch.Tensor,
+    out_size: tuple[int, int],
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Cut uint8 frames (B, *lead, h, w, 3) and their view rows (B, V, len(AUG_COLUMNS)) ->
     normalised (B, *lead[:-1], V, 3, T, out_h, out_w): every view of every clip, frame and
     channel in two batched filter passes (rows, then columns), on the frames' device.
@@ -236,17 +251,25 @@ def _full_frame_size(aug: torch.Tensor) -> tuple[int, int]:
     """The one output size of full-frame views (a device-to-host copy of the sizes)."""
     sizes = sorted({tuple(r) for r in aug[..., [OH, OW]].reshape(-1, 2).tolist()})
     if len(sizes) > 1:
-        raise RuntimeError(f"clips of different sizes in one batch {sizes}: full-frame test views "
-                           "of videos with different aspect ratios cannot be stacked; set "
-                           "data.test_batch_size=1 or data.test_crops=3")
+        raise RuntimeError(
+            f"clips of different sizes in one batch {sizes}: full-frame test views "
+            "of videos with different aspect ratios cannot be stacked; set "
+            "data.test_batch_size=1 or data.test_crops=3"
+        )
     return sizes[0]
 
 
 class TrainTransform:
     """Random short side in [min, max], random square crop, random horizontal flip, normalise."""
 
-    def __init__(self, short_side: Sequence[int] = (256, 320), crop_size: int = 224, flip: bool = True,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(
+        self,
+        short_side: Sequence[int] = (256, 320),
+        crop_size: int = 224,
+        flip: bool = True,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    ):
         lo, hi = (int(short_side), int(short_side)) if isinstance(short_side, (int, float)) else map(int, short_side)
         if not crop_size <= lo <= hi:
             raise ValueError(f"need data.train_crop <= data.train_short_side (min <= max), got {crop_size}, {(lo, hi)}")
@@ -385,7 +408,7 @@ class DeferredTransform:
         y0, ly = _cut(h, rh, rh_min, min(v[2] for v in views), max(v[2] + v[4] for v in views) - 1)
         x0, lx = _cut(w, rw, rw_min, min(v[3] for v in views), max(v[3] + v[5] for v in views) - 1)
         rows = [[h, w, *v, y0, x0] for v in views]
-        return {"clips": frames[..., y0:y0 + ly, x0:x0 + lx, :], "aug": torch.tensor(rows, dtype=torch.int64)}
+        return {"clips": frames[..., y0 : y0 + ly, x0 : x0 + lx, :], "aug": torch.tensor(rows, dtype=torch.int64)}
 
 
 def finish_batch(batch: dict) -> dict:

@@ -197,7 +197,7 @@ class CoST(nn.Module):
     def clear_fold_cache(self) -> None:
         self._fold_cache = None
 
-    def train(self, mode: bool = True) -> "CoST":
+    def train(self, mode: bool = True) -> CoST:
         self.clear_fold_cache()
         return super().train(mode)
 

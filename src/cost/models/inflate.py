@@ -68,9 +68,9 @@ def inflate_kernel(weight: torch.Tensor, time_size: int, mode: str = "mean") -> 
 def load_imagenet_2d(model: nn.Module, state_dict, inflate: str = "mean") -> InflationReport:
     """Initialise ``model`` (any arch) from a torchvision-layout 2D ResNet state dict.
 
-    ``state_dict`` is a dict (cost.checkpoints.imagenet_state reads a file). Raises ``ValueError`` naming the keys when the
-    checkpoint does not fit the model (wrong depth, missing layers, shape mismatch) and
-    leaves the model unchanged in that case.
+    ``state_dict`` is a dict (cost.checkpoints.imagenet_state reads a file). Raises
+    ``ValueError`` naming the keys when the checkpoint does not fit the model (wrong depth,
+    missing layers, shape mismatch) and leaves the model unchanged in that case.
     """
     if inflate not in INFLATE_MODES:
         raise ValueError(f"model.inflate={inflate!r}: choose one of {', '.join(INFLATE_MODES)}")

@@ -43,15 +43,28 @@ def build_callbacks(cfg, ckpt_dir: Path) -> list:
     if every and not cfg.trainer.fast_dev_run:
         # last.ckpt for resume: written every N optimizer steps (and at the end of fit).
         callbacks.append(
-            ModelCheckpoint(dirpath=ckpt_dir, filename="step{step:06d}", auto_insert_metric_name=False,
-                            every_n_train_steps=int(every), save_top_k=0, save_last=True)
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="step{step:06d}",
+                auto_insert_metric_name=False,
+                every_n_train_steps=int(every),
+                save_top_k=0,
+                save_last=True,
+            )
         )
         if c.monitor:
             # Best validation top-1 (checked at every validation).
             callbacks.append(
-                ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=c.monitor, mode="max",
-                                save_top_k=1, save_last=False, auto_insert_metric_name=False,
-                                enable_version_counter=False)
+                ModelCheckpoint(
+                    dirpath=ckpt_dir,
+                    filename="best",
+                    monitor=c.monitor,
+                    mode="max",
+                    save_top_k=1,
+                    save_last=False,
+                    auto_insert_metric_name=False,
+                    enable_version_counter=False,
+                )
             )
     if c.lr_monitor and _has_logger(cfg):
         callbacks.append(LearningRateMonitor(logging_interval="step"))

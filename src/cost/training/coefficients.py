@@ -70,8 +70,9 @@ def class_rows(coef: torch.Tensor, labels: torch.Tensor, class_names: list[str])
         if not bool(mask.any()):
             continue
         m = per_video[mask].mean(dim=0)
-        rows.append({"class": name, "hw": float(m[0]), "tw": float(m[1]), "th": float(m[2]),
-                     "temporal": float(m[1] + m[2])})
+        rows.append(
+            {"class": name, "hw": float(m[0]), "tw": float(m[1]), "th": float(m[2]), "temporal": float(m[1] + m[2])}
+        )
     return rows
 
 

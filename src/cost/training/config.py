@@ -56,8 +56,14 @@ def _ckpt_run(ckpt_path) -> str:
 
 def register_resolvers() -> None:
     """Idempotent: registering twice is allowed (run.py and tests both call it)."""
-    for name, fn in (("repo_root", repo_root), ("data_name", _data_name), ("share_tag", _share_tag),
-                     ("gpu_precision", _gpu_precision), ("debug_tag", debug_tag), ("ckpt_run", _ckpt_run)):
+    for name, fn in (
+        ("repo_root", repo_root),
+        ("data_name", _data_name),
+        ("share_tag", _share_tag),
+        ("gpu_precision", _gpu_precision),
+        ("debug_tag", debug_tag),
+        ("ckpt_run", _ckpt_run),
+    ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 
@@ -84,9 +90,11 @@ def section(cls: type[Section], node, key: str) -> Section:
     missing = [f"{key}.{k}" for k in names if k not in values]
     if unknown or missing:
         problems = ([f"unknown key {', '.join(unknown)}"] if unknown else []) + (
-            [f"missing key {', '.join(missing)}"] if missing else [])
-        raise ValueError(f"{'; '.join(problems)}: {key} takes exactly {', '.join(names)} "
-                         f"(conf/{key}/*.yaml set them all)")
+            [f"missing key {', '.join(missing)}"] if missing else []
+        )
+        raise ValueError(
+            f"{'; '.join(problems)}: {key} takes exactly {', '.join(names)} (conf/{key}/*.yaml set them all)"
+        )
     return cls(**values)
 
 
@@ -102,12 +110,11 @@ def quote_numeric_choices(args: list[str]) -> list[str]:
         for group in NUMERIC_GROUPS:
             for prefix in (group + "=", "+" + group + "=", "~" + group + "="):
                 if arg.startswith(prefix):
-                    values = arg[len(prefix):].split(",")
+                    values = arg[len(prefix) :].split(",")
                     if values and all(v.isdigit() for v in values):
                         arg = prefix + ",".join(f"'{v}'" for v in values)
         out.append(arg)
     return out
-
 
 
 # runner.py and src/run.py import these from here; their home is preflight.py.

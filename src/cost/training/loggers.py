@@ -67,8 +67,12 @@ class _MergingWriter(ExperimentWriter):
         new_steps = sorted(set(self.rows) - self._written)
         keys = sorted({k for r in self.rows.values() for k in r})
         columns = keys + ["step"]
-        if self._dirty_old_rows or keys != self.metrics_keys or not path.is_file() \
-                or (self._written and new_steps and new_steps[0] < max(self._written)):
+        if (
+            self._dirty_old_rows
+            or keys != self.metrics_keys
+            or not path.is_file()
+            or (self._written and new_steps and new_steps[0] < max(self._written))
+        ):
             tmp = path.with_name(f".{path.name}.tmp")
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=columns)

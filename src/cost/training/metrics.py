@@ -43,7 +43,9 @@ class VideoMetrics(Metric):
         super().reset()
         self._add_empty()
 
-    def update(self, logits: torch.Tensor, label: torch.Tensor, index: torch.Tensor, coef: torch.Tensor | None = None) -> None:
+    def update(
+        self, logits: torch.Tensor, label: torch.Tensor, index: torch.Tensor, coef: torch.Tensor | None = None
+    ) -> None:
         """``logits``: N x V x C (or N x C for one view); ``coef``: N x L x 3 (view-averaged)."""
         if logits.dim() == 2:
             logits = logits.unsqueeze(1)

@@ -16,11 +16,11 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from cost import checkpoints
 from cost.data.transforms import finish_batch
 from cost.models import cost_layers
 from cost.models.factory import build_net
 
-from cost import checkpoints
 from . import coefficients as coefs
 from .metrics import VideoMetrics
 from .schedules import batch_recipe, build_optimizer, describe_recipe
@@ -100,8 +100,10 @@ class VideoClassifier(pl.LightningModule):
         if dm is not None and getattr(dm, "class_names", None):
             self.class_names = list(dm.class_names)
         if self.net is not None and getattr(dm, "num_classes", None) not in (None, self.hparams.num_classes):
-            raise ValueError(f"the data has {dm.num_classes} classes but the network was built for "
-                             f"{self.hparams.num_classes} (the checkpoint's): evaluate it on its own dataset")
+            raise ValueError(
+                f"the data has {dm.num_classes} classes but the network was built for "
+                f"{self.hparams.num_classes} (the checkpoint's): evaluate it on its own dataset"
+            )
         if self.net is None:
             if dm is None or getattr(dm, "num_classes", None) is None:
                 raise RuntimeError("num_classes unknown: pass it or use a data module with .num_classes")

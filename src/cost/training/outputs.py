@@ -47,8 +47,9 @@ class EvaluationOutputs(pl.Callback):
             self._log_coefficient_tables(trainer.loggers, res["coef_rows"], res["class_rows"])
         datasets = getattr(getattr(trainer, "datamodule", None), "datasets", None)
         test_set = datasets.get("test") if isinstance(datasets, dict) else None
-        paths = [test_set.manifest.path(int(i)) if test_set is not None else str(int(i))
-                 for i in res["index"].reshape(-1)]
+        paths = [
+            test_set.manifest.path(int(i)) if test_set is not None else str(int(i)) for i in res["index"].reshape(-1)
+        ]
         tables = predictions.write_test_files(self.output_dir, res, paths, class_names, res["class_rows"])
         predictions.log_tables(trainer.loggers, tables)
 
@@ -66,11 +67,17 @@ class EvaluationOutputs(pl.Callback):
             if not isinstance(logger, WandbLogger):
                 continue
             try:
-                logger.log_table("test/coef/layers", columns=coefs.LAYER_COLUMNS,
-                                 data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows])
+                logger.log_table(
+                    "test/coef/layers",
+                    columns=coefs.LAYER_COLUMNS,
+                    data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows],
+                )
                 if class_rows:
-                    logger.log_table("test/coef/classes", columns=coefs.CLASS_COLUMNS,
-                                     data=[[r[c] for c in coefs.CLASS_COLUMNS] for r in class_rows])
+                    logger.log_table(
+                        "test/coef/classes",
+                        columns=coefs.CLASS_COLUMNS,
+                        data=[[r[c] for c in coefs.CLASS_COLUMNS] for r in class_rows],
+                    )
                 figs = sorted((self.output_dir / "figures").glob("*.png"))
                 if figs:
                     logger.log_image("test/coef/figures", images=[str(p) for p in figs])

@@ -20,7 +20,13 @@ COEF_COLUMNS = ["hw", "tw", "th", "temporal"]
 
 
 def prediction_columns(k: int) -> list[str]:
-    return ["video", "label", *(f"class_{i}" for i in range(1, k + 1)), *(f"score_{i}" for i in range(1, k + 1)), "views"]
+    return [
+        "video",
+        "label",
+        *(f"class_{i}" for i in range(1, k + 1)),
+        *(f"score_{i}" for i in range(1, k + 1)),
+        "views",
+    ]
 
 
 def prediction_rows(probs: torch.Tensor, labels: torch.Tensor, views: torch.Tensor, paths: list[str]) -> list[dict]:
@@ -35,8 +41,9 @@ def prediction_rows(probs: torch.Tensor, labels: torch.Tensor, views: torch.Tens
     return rows
 
 
-def class_accuracy_rows(probs: torch.Tensor, labels: torch.Tensor, class_names: list[str],
-                        class_coef_rows: list[dict] | None = None) -> list[dict]:
+def class_accuracy_rows(
+    probs: torch.Tensor, labels: torch.Tensor, class_names: list[str], class_coef_rows: list[dict] | None = None
+) -> list[dict]:
     """Per class with test videos: count, top-1 and top-5 (%), and its coefficient means."""
     k = min(5, probs.shape[1])
     top = probs.topk(k, dim=1).indices
@@ -49,16 +56,21 @@ def class_accuracy_rows(probs: torch.Tensor, labels: torch.Tensor, class_names: 
         n = int(mask.sum())
         if not n:
             continue
-        row = {"class": name, "videos": n, "top1": 100 * float(hit1[mask].float().mean()),
-               "top5": 100 * float(hit5[mask].float().mean())}
+        row = {
+            "class": name,
+            "videos": n,
+            "top1": 100 * float(hit1[mask].float().mean()),
+            "top5": 100 * float(hit5[mask].float().mean()),
+        }
         if name in coef_by_class:
             row.update({key: coef_by_class[name][key] for key in COEF_COLUMNS})
         rows.append(row)
     return rows
 
 
-def write_test_files(out_dir: Path, res: dict, paths: list[str], class_names: list[str],
-                     class_coef_rows: list[dict] | None) -> dict:
+def write_test_files(
+    out_dir: Path, res: dict, paths: list[str], class_names: list[str], class_coef_rows: list[dict] | None
+) -> dict:
     """predictions.csv and class_accuracy.csv from VideoMetrics.compute()'s output."""
     out_dir = Path(out_dir)
     # torchmetrics squeezes the states of a single video: back to one row per video
@@ -91,6 +103,8 @@ def log_tables(loggers: list, tables: dict, prefix: str = "test") -> None:
         if isinstance(logger, WandbLogger):
             try:
                 for name, (columns, rows) in tables.items():
-                    logger.log_table(f"{prefix}/{name}", columns=columns, data=[[r.get(c) for c in columns] for r in rows])
+                    logger.log_table(
+                        f"{prefix}/{name}", columns=columns, data=[[r.get(c) for c in columns] for r in rows]
+                    )
             except Exception as err:  # noqa: BLE001 - the CSV files are written; W&B trouble must not fail the run
                 rank_zero_warn(f"could not log the prediction tables to W&B: {err}")

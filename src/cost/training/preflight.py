@@ -124,12 +124,18 @@ def _device_problems(trainer_cfg) -> list[str]:
     if accelerator == "auto" and present == 0:
         if wanted == 1:
             return []
-        return [(f"trainer.devices={devices} but this machine has no GPU, and with trainer.accelerator=auto "
-                 f"that would start {wanted} CPU processes: set trainer.devices=1, or trainer.accelerator=cpu "
-                 f"if you do want {wanted} CPU processes")]
-    return [f"trainer.devices={devices} asks for {wanted} GPUs (trainer.accelerator={accelerator}) but this "
-            f"machine has {present}: set trainer.devices to at most {present}"
-            + ("" if present else " or trainer.accelerator=cpu")]
+        return [
+            (
+                f"trainer.devices={devices} but this machine has no GPU, and with trainer.accelerator=auto "
+                f"that would start {wanted} CPU processes: set trainer.devices=1, or trainer.accelerator=cpu "
+                f"if you do want {wanted} CPU processes"
+            )
+        ]
+    return [
+        f"trainer.devices={devices} asks for {wanted} GPUs (trainer.accelerator={accelerator}) but this "
+        f"machine has {present}: set trainer.devices to at most {present}"
+        + ("" if present else " or trainer.accelerator=cpu")
+    ]
 
 
 def _data_file_problems(data_cfg, splits) -> list[str]:
@@ -140,8 +146,12 @@ def _data_file_problems(data_cfg, splits) -> list[str]:
         return []
     root = Path(str(data_cfg.root))
     if not root.is_dir():
-        return [(f"data.root={root} does not exist: set data.root (or paths.data_dir) to the folder that holds "
-                 f"the dataset (see the README's data preparation section)")]
+        return [
+            (
+                f"data.root={root} does not exist: set data.root (or paths.data_dir) to the folder that holds "
+                f"the dataset (see the README's data preparation section)"
+            )
+        ]
     needed = list(splits)
     if fmt in ("kinetics", "folder") and not data_cfg.get("class_names") and "train" not in needed:
         needed.append("train")  # the class names come from the train annotations
@@ -156,8 +166,10 @@ def _data_file_problems(data_cfg, splits) -> list[str]:
             return
         path = Path(str(rel)) if Path(str(rel)).is_absolute() else root / str(rel)
         if not (path.is_dir() if want_dir else path.is_file()):
-            problems.append(f"data.{key}={rel}: {path} does not exist; set data.{key} to the right "
-                            f"{'folder' if want_dir else 'file'} (relative to data.root)")
+            problems.append(
+                f"data.{key}={rel}: {path} does not exist; set data.{key} to the right "
+                f"{'folder' if want_dir else 'file'} (relative to data.root)"
+            )
 
     for split in needed:
         check(f"{split}_split", want_dir=fmt == "folder")

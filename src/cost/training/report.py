@@ -67,13 +67,20 @@ def print_summary(output_dir: Path, record: dict, module) -> None:
 
     console = Console()
     n_classes = len(module.class_names or []) or 1
-    t = Table(title=f"Test results ({record['arch']}, depth {record['depth']}, {record['dataset']}, "
-                    f"{record['frames']} frames)")
+    t = Table(
+        title=f"Test results ({record['arch']}, depth {record['depth']}, {record['dataset']}, "
+        f"{record['frames']} frames)"
+    )
     for col in ("top-1 %", "top-5 %", "average %", "videos", "views/video", "chance top-1 %", "skipped"):
         t.add_column(col, justify="right")
     t.add_row(
-        f"{record['top1']:.2f}", f"{record['top5']:.2f}", f"{record['average']:.2f}", str(record["num_videos"]),
-        str(record["views_per_video"]), f"{100 / n_classes:.2f}", str(len(record["skipped_videos"])),
+        f"{record['top1']:.2f}",
+        f"{record['top5']:.2f}",
+        f"{record['average']:.2f}",
+        str(record["num_videos"]),
+        str(record["views_per_video"]),
+        f"{100 / n_classes:.2f}",
+        str(len(record["skipped_videos"])),
     )
     console.print(t)
     res = module.test_results or {}
@@ -85,16 +92,18 @@ def print_summary(output_dir: Path, record: dict, module) -> None:
         first = {r["layer"]: r for r in rows if r["view"] == "hw"}
         for layer, means in layer_means(rows).items():
             r0 = first[layer]
-            lt.add_row(str(layer), f"res{r0['stage']}", str(r0["unit"]),
-                       *(f"{means[v]:.3f}" for v in ("hw", "tw", "th")))
+            lt.add_row(
+                str(layer), f"res{r0['stage']}", str(r0["unit"]), *(f"{means[v]:.3f}" for v in ("hw", "tw", "th"))
+            )
         means = view_means(rows)
         lt.add_row("mean", "", "", *(f"{means[v]:.3f}" for v in ("hw", "tw", "th")))
         console.print(lt)
         top, bottom = ends_of_ranking(res["class_rows"], "temporal")
         if top:
             shown = f", the {len(top)} most and {len(bottom)} least temporal" if bottom else ""
-            ct = Table(title=f"Classes by temporal importance T-W + T-H (paper Fig. 7{shown}; "
-                             f"all in class_coefficients.csv)")
+            ct = Table(
+                title=f"Classes by temporal importance T-W + T-H (paper Fig. 7{shown}; all in class_coefficients.csv)"
+            )
             for col in ("class", "H-W", "T-W", "T-H", "temporal"):
                 ct.add_column(col, justify="right")
             for r in top:

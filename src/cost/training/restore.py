@@ -9,15 +9,20 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_warn
 
-from cost.models import pretrained
-
 from cost import checkpoints
+from cost.models import pretrained
 
 CHECKPOINT_DIR = "checkpoints"
 _NEW_RUN_HINT = "or start over with resume=false (the old run's files are moved to <run>/previous-N/)"
 # Overrides eval.py may take: how the trained network is evaluated, not which network it is.
-_MODEL_KEYS_FROM_CHECKPOINT = ("model", "frames", "frames.num_frames", "data.num_frames", "data.frame_stride",
-                               "data.test_short_side")
+_MODEL_KEYS_FROM_CHECKPOINT = (
+    "model",
+    "frames",
+    "frames.num_frames",
+    "data.num_frames",
+    "data.frame_stride",
+    "data.test_short_side",
+)
 
 
 def _container(node) -> dict:
@@ -57,8 +62,9 @@ def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     # Optional: a Lightning checkpoint saved without hyper-parameters has no model config to compare.
     saved = (checkpoints.check_readable(path, "resume").get("hyper_parameters") or {}).get("model")
     if saved:
-        checkpoints.check_same_network(saved, _container(cfg.model), path, "resume",
-                                       f"resume it with the same model settings, {_NEW_RUN_HINT}")
+        checkpoints.check_same_network(
+            saved, _container(cfg.model), path, "resume", f"resume it with the same model settings, {_NEW_RUN_HINT}"
+        )
     return str(path)
 
 
@@ -76,8 +82,9 @@ def initial_weights(cfg: DictConfig) -> tuple[str | None, str | None]:
         # Optional: an init checkpoint may be a plain state dict, or a Lightning one without hyper-parameters.
         saved = ((ckpt.get("hyper_parameters") or {}) if isinstance(ckpt, dict) else {}).get("model")
         if saved:
-            checkpoints.check_same_network(saved, _container(cfg.model), path, "frames.init_checkpoint",
-                                           "initialise from a run of the same model")
+            checkpoints.check_same_network(
+                saved, _container(cfg.model), path, "frames.init_checkpoint", "initialise from a run of the same model"
+            )
     return path, weights
 
 
@@ -95,9 +102,13 @@ def from_checkpoint(cfg: DictConfig, hp: dict, ckpt: Path, overrides: list[str])
     of either that disagrees with the checkpoint is an error naming the key."""
     saved_model = dict(hp["model"], pretrained=None)
     clip = hp.get("clip") or {}  # optional: checkpoints written before the clip settings were saved
-    saved = {"model.arch": saved_model.get("arch"), "frames.num_frames": clip.get("num_frames"),
-             "data.num_frames": clip.get("num_frames"), "data.frame_stride": clip.get("frame_stride"),
-             "data.test_short_side": clip.get("test_short_side")}
+    saved = {
+        "model.arch": saved_model.get("arch"),
+        "frames.num_frames": clip.get("num_frames"),
+        "data.num_frames": clip.get("num_frames"),
+        "data.frame_stride": clip.get("frame_stride"),
+        "data.test_short_side": clip.get("test_short_side"),
+    }
     saved.update({f"model.{k}": v for k, v in checkpoints.network_config(saved_model).items()})
     conflicts = []
     for override in overrides:
@@ -130,6 +141,8 @@ def from_checkpoint(cfg: DictConfig, hp: dict, ckpt: Path, overrides: list[str])
             cfg.data.frame_stride = int(clip["frame_stride"])
             cfg.data.test_short_side = int(clip["test_short_side"])
         else:
-            rank_zero_warn(f"{ckpt} has no clip settings (written before they were saved): using "
-                           f"data.num_frames={cfg.data.num_frames} and data.frame_stride from the command line")
+            rank_zero_warn(
+                f"{ckpt} has no clip settings (written before they were saved): using "
+                f"data.num_frames={cfg.data.num_frames} and data.frame_stride from the command line"
+            )
     return cfg

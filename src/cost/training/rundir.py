@@ -21,8 +21,17 @@ LOCK_FILE = "run.lock"
 PREVIOUS_PREFIX = "previous-"
 # What a run writes in its directory (runner, module, coefficients, loggers). Only these move:
 # a run directory pointed at a folder that holds anything else leaves the rest alone.
-RUN_OUTPUTS = ("checkpoints", "csv", "wandb", "wandb_id.txt", "results.json", "coefficients.csv",
-               "class_coefficients.csv", "coefficient_curves.csv", "figures")
+RUN_OUTPUTS = (
+    "checkpoints",
+    "csv",
+    "wandb",
+    "wandb_id.txt",
+    "results.json",
+    "coefficients.csv",
+    "class_coefficients.csv",
+    "coefficient_curves.csv",
+    "figures",
+)
 
 
 class RunDirectoryInUse(RuntimeError):

@@ -15,9 +15,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
+from cost import checkpoints
 from cost.models import pretrained
 
-from cost import checkpoints
 from .callbacks import build_callbacks, build_loggers, log_config
 from .config import check_launch, debug_tag, preflight
 from .module import VideoClassifier
@@ -53,13 +53,22 @@ def check_config(cfg: DictConfig) -> None:
 
 def clip_settings(dm) -> dict:
     """What a clip is (saved in the checkpoint; eval.py and predict.py reuse it)."""
-    return {"num_frames": int(dm.num_frames), "frame_stride": int(dm.stride),
-            "test_short_side": int(dm.test_short_side), "train_crop": int(dm.train_crop)}
+    return {
+        "num_frames": int(dm.num_frames),
+        "frame_stride": int(dm.stride),
+        "test_short_side": int(dm.test_short_side),
+        "train_crop": int(dm.train_crop),
+    }
 
 
-def build_module(cfg: DictConfig, batch_size: int | None, init_ckpt: str | None = None,
-                 weights: str | None = None, clip: dict | None = None,
-                 num_classes: int | None = None) -> VideoClassifier:
+def build_module(
+    cfg: DictConfig,
+    batch_size: int | None,
+    init_ckpt: str | None = None,
+    weights: str | None = None,
+    clip: dict | None = None,
+    num_classes: int | None = None,
+) -> VideoClassifier:
     """``init_ckpt`` and ``weights`` (a local ImageNet file) come from ``initial_weights``; both
     None: the network's weights come from the checkpoint that Lightning restores."""
     model = _container(cfg.model)
@@ -82,13 +91,17 @@ def _start_fresh(cfg: DictConfig, output_dir: Path) -> None:
     if cfg.overwrite:
         deleted = delete_previous(output_dir)
         if deleted:
-            rank_zero_warn(f"overwrite=true: deleted the previous run's files in {output_dir}: "
-                           f"{', '.join(p.name for p in deleted)}")
+            rank_zero_warn(
+                f"overwrite=true: deleted the previous run's files in {output_dir}: "
+                f"{', '.join(p.name for p in deleted)}"
+            )
         return
     moved = move_aside(output_dir)
     if moved is not None:
-        rank_zero_warn(f"starting run {output_dir.name!r} over: the previous run's files were moved to {moved} "
-                       f"(delete that folder when you no longer need it; overwrite=true deletes instead)")
+        rank_zero_warn(
+            f"starting run {output_dir.name!r} over: the previous run's files were moved to {moved} "
+            f"(delete that folder when you no longer need it; overwrite=true deletes instead)"
+        )
 
 
 def _finish_wandb(loggers: list) -> None:
@@ -110,8 +123,15 @@ def _close_process_group() -> None:
         torch.distributed.destroy_process_group()
 
 
-def _finish(cfg: DictConfig, trainer: pl.Trainer, module: VideoClassifier, output_dir: Path, loggers: list,
-            extra: dict, previous: dict | None = None) -> dict | None:
+def _finish(
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    module: VideoClassifier,
+    output_dir: Path,
+    loggers: list,
+    extra: dict,
+    previous: dict | None = None,
+) -> dict | None:
     """Rank zero writes results.json and prints the tables; every rank then closes W&B and the
     process group. Returns the record on rank zero."""
     record = write_results(cfg, module, output_dir, extra, previous) if trainer.is_global_zero else None
@@ -179,8 +199,7 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict | None:
     if test_ckpt:
         checkpoints.check_readable(test_ckpt, "test_ckpt")
     trainer.test(module, datamodule=dm, ckpt_path=test_ckpt, verbose=False, weights_only=True)
-    extra = {"checkpoint": test_ckpt, "global_step": int(trainer.global_step),
-             "recipe": module.recipe}
+    extra = {"checkpoint": test_ckpt, "global_step": int(trainer.global_step), "recipe": module.recipe}
     if module.val_results is not None:
         extra["val_top1"] = round(float(module.val_results["top1"]), 4)
         extra["val_top5"] = round(float(module.val_results["top5"]), 4)
@@ -193,8 +212,9 @@ def evaluate(cfg: DictConfig) -> dict | None:
     check_config(cfg)
     ckpt = Path(str(cfg.ckpt_path)).expanduser()
     if not ckpt.is_file():
-        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint "
-                                f"(e.g. outputs/runs/<name>/checkpoints/best.ckpt)")
+        raise FileNotFoundError(
+            f"ckpt_path={cfg.ckpt_path}: no such checkpoint (e.g. outputs/runs/<name>/checkpoints/best.ckpt)"
+        )
     hp = checkpoints.hyper_parameters(ckpt, "ckpt_path")
     cfg = from_checkpoint(cfg, hp, ckpt, command_line_overrides())
     preflight(cfg, ("test",))
@@ -204,8 +224,9 @@ def evaluate(cfg: DictConfig) -> dict | None:
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         dm = instantiate(cfg.data, _convert_="all")
         # clip: None in checkpoints written before the clip settings were saved
-        module = build_module(cfg, getattr(dm, "batch_size", None),
-                              clip=hp.get("clip"), num_classes=int(hp["num_classes"]))
+        module = build_module(
+            cfg, getattr(dm, "batch_size", None), clip=hp.get("clip"), num_classes=int(hp["num_classes"])
+        )
         loggers = build_loggers(cfg, output_dir, str(cfg.name))
         callbacks = build_callbacks(cfg, output_dir / CHECKPOINT_DIR) + [EvaluationOutputs(output_dir)]
         trainer = build_trainer(cfg, output_dir, callbacks, loggers)

@@ -65,10 +65,13 @@ def batch_recipe(optim_cfg, per_device: int, devices: int, accumulate: int) -> d
 
 
 def describe_recipe(r: dict) -> str:
-    scaling = (f"linear scaling from lr {r['base_lr']:g} at batch {r['base_batch_size']}" if r["scale_lr"]
-               else "no lr scaling")
-    return (f"batch {r['per_device_batch']} per device x {r['devices']} device(s) x {r['accumulate_grad_batches']} "
-            f"accumulation = total batch {r['total_batch']}; lr {r['lr']:g} ({scaling})")
+    scaling = (
+        f"linear scaling from lr {r['base_lr']:g} at batch {r['base_batch_size']}" if r["scale_lr"] else "no lr scaling"
+    )
+    return (
+        f"batch {r['per_device_batch']} per device x {r['devices']} device(s) x {r['accumulate_grad_batches']} "
+        f"accumulation = total batch {r['total_batch']}; lr {r['lr']:g} ({scaling})"
+    )
 
 
 def milestone_steps(milestones: Sequence[float], total_steps: int) -> list[int]:
@@ -113,13 +116,12 @@ def build_optimizer(net: nn.Module, optim_cfg, total_batch_size: int, total_step
     """SGD + LambdaLR (interval "step") as Lightning's configure_optimizers expects."""
     o = OptimConfig.of(optim_cfg)
     groups = parameter_groups(net, float(o.weight_decay), bool(o.no_decay_bn), bool(o.no_decay_coef))
-    optimizer = torch.optim.SGD(groups, lr=effective_lr(o, total_batch_size), momentum=float(o.momentum),
-                                nesterov=bool(o.nesterov))
+    optimizer = torch.optim.SGD(
+        groups, lr=effective_lr(o, total_batch_size), momentum=float(o.momentum), nesterov=bool(o.nesterov)
+    )
     steps = milestone_steps(o.milestones, total_steps)
     gamma, warmup, start = float(o.gamma), int(o.warmup_steps), float(o.warmup_start_factor)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, steps, gamma, warmup, start)
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, steps, gamma, warmup, start))
     return {
         "optimizer": optimizer,
         "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1, "name": "lr"},
