@@ -323,3 +323,11 @@ def test_write_csv_formats_replaces_appends_and_keeps_the_old_file_on_error(tmp_
     coefs.write_csv(path, [{"step": 6, "mean": 0.0}], ["step", "mean"])  # a stale temporary file is not reused
     assert path.read_bytes() == b"step,mean\r\n6,0.000000\r\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["t.csv"]
+
+
+def test_a_class_name_with_a_line_break_reads_back_unchanged(tmp_path):
+    """csv quotes a field holding "\\r\\n"; the reader must not turn it into "\\n" (universal newlines)."""
+    path = tmp_path / "class_coefficients.csv"
+    row = {"class": "two\r\nlines", "hw": 0.5, "tw": 0.25, "th": 0.25, "temporal": 0.5}
+    coefs.write_csv(path, [row], coefs.CLASS_COLUMNS)
+    assert coefs.read_csv(path) == [row]
