@@ -436,3 +436,29 @@ def test_bf16_mixed_keeps_clips_coefficient_statistics_and_metrics_in_float32(sy
     assert seen["states"] == {"probs": torch.float32, "coef": torch.float32}
     res = module.test_results
     assert res["coef"].dtype == torch.float32 and res["coef"].shape[1:] == (len(module.layers), 3)
+
+
+@pytest.mark.parametrize("h,w", [(60, 80), (80, 60)])
+def test_validation_full_frame_views_exactly(h, w):
+    """data.val_crop=null: the whole frame at the short side, unflipped, on the device path too."""
+    clip = frames(t=3, h=h, w=w, seed=h + 1)
+    val = EvalTransform(short_side=48, crop_size=None)
+    view = val.views(h, w)[0]
+    assert view == (*resized_size(h, w, 48), 0, 0, *resized_size(h, w, 48), 0)
+    out, _ = exact_device(val, [clip], [0])
+    torch.testing.assert_close(out[0, 0], reference(clip, view), **EXACT)
+    assert_within_one_level(device_batch(val, [clip], [0])[0], val(clip))
+
+
+def test_an_empty_batch_gives_empty_float_clips_of_the_right_shape():
+    """A batch whose every clip was skipped: (0, ...) float32 clips shaped like a full batch."""
+    empty, aug = torch.zeros(0, 4, 30, 40, 3, dtype=torch.uint8), torch.zeros(0, 1, 11, dtype=torch.int64)
+    cases = [
+        (TrainTransform(short_side=(24, 32), crop_size=20), empty, (0, 3, 4, 20, 20)),
+        (EvalTransform(short_side=24, crop_size=20), empty, (0, 3, 4, 20, 20)),
+        (EvalTransform(short_side=24, crop_size=None), empty, (0, 3, 4, 0, 0)),
+        (MultiViewTransform(short_side=24, num_crops=3), empty[:, None].expand(0, 2, 4, 30, 40, 3), (0, 6, 3, 4)),
+    ]
+    for transform, clips, shape in cases:
+        out = transform.on_device(clips, aug)
+        assert (out.shape[: len(shape)], out.ndim, out.dtype) == (shape, clips.ndim, torch.float32), transform
