@@ -27,6 +27,7 @@ from cost.data.transforms import (
     MultiViewTransform,
     TrainTransform,
     _cut_length,
+    _filter,
     _filter_span,
     _taps,
     finish_batch,
@@ -462,3 +463,12 @@ def test_an_empty_batch_gives_empty_float_clips_of_the_right_shape():
     for transform, clips, shape in cases:
         out = transform.on_device(clips, aug)
         assert (out.shape[: len(shape)], out.ndim, out.dtype) == (shape, clips.ndim, torch.float32), transform
+
+
+def test_taps_and_filter_stay_on_the_device_of_their_inputs():
+    """Every tensor _taps and _filter make lives on their inputs' device ("meta" stands in for a
+    GPU here: mixing it with a CPU tensor is an error, as mixing CUDA and CPU is)."""
+    meta = [torch.tensor([v], device="meta") for v in (60, 48, 4, 0)]
+    index, weight = _taps(*meta[:3], 40, meta[3], 60, flip=torch.tensor([1], device="meta"))
+    out = _filter(torch.zeros(60, 5, device="meta"), index, weight, 60)
+    assert (index.device.type, weight.device.type, out.device.type, tuple(out.shape)) == ("meta",) * 3 + ((40, 5),)
