@@ -472,3 +472,14 @@ def test_taps_and_filter_stay_on_the_device_of_their_inputs():
     index, weight = _taps(*meta[:3], 40, meta[3], 60, flip=torch.tensor([1], device="meta"))
     out = _filter(torch.zeros(60, 5, device="meta"), index, weight, 60)
     assert (index.device.type, weight.device.type, out.device.type, tuple(out.shape)) == ("meta",) * 3 + ((40, 5),)
+
+
+def test_normalisation_is_computed_in_the_requested_dtype():
+    """In float64 the folded normalisation equals (x / 255 - mean) / std to float64 rounding."""
+    tf = TrainTransform(short_side=(48, 64), crop_size=40, flip=True)
+    item = DeferredTransform(tf)(frames(t=2, h=60, w=80, seed=5), np.random.default_rng(1))
+    clips, aug = item["clips"][None], item["aug"][None]
+    unit = resample(clips, aug, (40, 40), dtype=torch.float64, **UNIT)
+    out = resample(clips, aug, (40, 40), dtype=torch.float64)
+    mean, std = (torch.tensor(v, dtype=torch.float64).view(3, 1, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    torch.testing.assert_close(out, (unit - mean) / std, **EXACT)
