@@ -475,7 +475,8 @@ def test_taps_and_filter_stay_on_the_device_of_their_inputs():
 
 
 def test_normalisation_is_computed_in_the_requested_dtype():
-    """In float64 the folded normalisation equals (x / 255 - mean) / std to float64 rounding."""
+    """In float64 the folded normalisation equals (x / 255 - mean) / std to float64 rounding, and
+    it writes the clips contiguous (the resample's last pass works in another memory order)."""
     tf = TrainTransform(short_side=(48, 64), crop_size=40, flip=True)
     item = DeferredTransform(tf)(frames(t=2, h=60, w=80, seed=5), np.random.default_rng(1))
     clips, aug = item["clips"][None], item["aug"][None]
@@ -483,3 +484,10 @@ def test_normalisation_is_computed_in_the_requested_dtype():
     out = resample(clips, aug, (40, 40), dtype=torch.float64)
     mean, std = (torch.tensor(v, dtype=torch.float64).view(3, 1, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
     torch.testing.assert_close(out, (unit - mean) / std, **EXACT)
+    assert out.is_contiguous() and tf.on_device(clips, aug).is_contiguous()
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(2, 30, 40, 3), torch.zeros(2, 30, 40, 4, dtype=torch.uint8)])
+def test_the_worker_half_refuses_float_or_non_rgb_frames(bad):
+    with pytest.raises(ValueError, match="expected uint8 frames"):
+        DeferredTransform(EvalTransform(short_side=24, crop_size=20))(bad)
