@@ -491,3 +491,11 @@ def test_normalisation_is_computed_in_the_requested_dtype():
 def test_the_worker_half_refuses_float_or_non_rgb_frames(bad):
     with pytest.raises(ValueError, match="expected uint8 frames"):
         DeferredTransform(EvalTransform(short_side=24, crop_size=20))(bad)
+
+
+def test_test_views_on_the_device_use_the_transforms_own_mean_and_std():
+    mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 0.125)
+    test = MultiViewTransform(short_side=48, num_crops=3, mean=mean, std=std)
+    clip = frames(t=4, h=60, w=80, seed=7)
+    got = device_batch(test, [clip[None]], [0])[0]  # one clip of 4 frames -> its 3 crops
+    assert_within_one_level(got, test(clip), std=torch.tensor(std).view(3, 1, 1, 1))
