@@ -397,7 +397,7 @@ def test_the_resample_keeps_float32_under_bf16_autocast():
     torch.testing.assert_close(got, want, atol=0, rtol=0)
 
 
-def test_bf16_mixed_keeps_clips_coefficient_statistics_and_metrics_in_float32(synthetic_root, tmp_path):
+def test_bf16_mixed_keeps_clips_coefficient_statistics_and_metrics_in_float32(synthetic_root):
     """A real bf16-mixed Lightning test run of the tiny CoST(b) on the device path: the network's
     coefficients are bf16 (autocast is on), but the finished clips, the coefficient statistics
     and every accumulated metric state are float32."""
@@ -419,9 +419,7 @@ def test_bf16_mixed_keeps_clips_coefficient_statistics_and_metrics_in_float32(sy
             )
 
     dm = make_dm(synthetic_root, device_transforms=True, test_crops=1, test_clips=2)
-    module = VideoClassifier(
-        {"arch": "cost_b", "depth": "tiny"}, {"lr": 0.1, "milestones": []}, output_dir=str(tmp_path)
-    )
+    module = VideoClassifier({"arch": "cost_b", "depth": "tiny"}, {"lr": 0.1, "milestones": []})
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=1,
