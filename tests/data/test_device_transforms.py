@@ -16,21 +16,15 @@ import torch.nn.functional as F
 
 from cost.data import VideoDataModule
 from cost.data.dataset import ClipCollate
+from cost.data.resample import FLIP, OH, OW, _cut_length, _filter_span, _taps, resample
 from cost.data.transforms import (
-    FLIP,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    OH,
-    OW,
     DeferredTransform,
     EvalTransform,
     MultiViewTransform,
     TrainTransform,
-    _cut_length,
-    _filter_span,
-    _taps,
     finish_batch,
-    resample,
     resized_size,
 )
 
