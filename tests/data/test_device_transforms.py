@@ -16,22 +16,15 @@ import torch.nn.functional as F
 
 from cost.data import VideoDataModule
 from cost.data.dataset import ClipCollate
+from cost.data.resample import FLIP, OH, OW, _cut_length, _filter, _filter_span, _taps, resample
 from cost.data.transforms import (
-    FLIP,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    OH,
-    OW,
     DeferredTransform,
     EvalTransform,
     MultiViewTransform,
     TrainTransform,
-    _cut_length,
-    _filter,
-    _filter_span,
-    _taps,
     finish_batch,
-    resample,
     resized_size,
 )
 
@@ -481,7 +474,7 @@ def test_normalisation_is_computed_in_the_requested_dtype():
     item = DeferredTransform(tf)(frames(t=2, h=60, w=80, seed=5), np.random.default_rng(1))
     clips, aug = item["clips"][None], item["aug"][None]
     unit = resample(clips, aug, (40, 40), dtype=torch.float64, **UNIT)
-    out = resample(clips, aug, (40, 40), dtype=torch.float64)
+    out = resample(clips, aug, (40, 40), IMAGENET_MEAN, IMAGENET_STD, dtype=torch.float64)
     mean, std = (torch.tensor(v, dtype=torch.float64).view(3, 1, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
     torch.testing.assert_close(out, (unit - mean) / std, **EXACT)
     assert out.is_contiguous() and tf.on_device(clips, aug).is_contiguous()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
 from test_inflate import imagenet_like
 
 HEAVY = ("pytorch_lightning", "lightning", "lightning_fabric", "matplotlib", "torchmetrics")

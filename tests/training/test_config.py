@@ -17,8 +17,7 @@ from omegaconf import OmegaConf
 from cost.models.factory import build_net
 from cost.training.callbacks import CallbacksConfig
 from cost.training.config import CONFIG_DIR
-from cost.training.preflight import multiprocess_trainer, preflight
-from cost.training.runner import check_config
+from cost.training.preflight import check_config, multiprocess_trainer, preflight
 from cost.training.schedules import OptimConfig
 from training_helpers import PYTHON, RUN_PY, compose_cfg, subprocess_env
 

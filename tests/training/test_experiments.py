@@ -129,7 +129,7 @@ def test_slurm_launcher_plugin_resolves():
 def test_every_paper_table_expands_into_composable_jobs(experiment, jobs):
     """Each job of each table's sweep composes to a valid config of the paper's scale."""
     from cost.sweep import expand
-    from cost.training.runner import check_config
+    from cost.training.preflight import check_config
 
     expanded = expand([f"experiment={experiment}"])
     assert len(expanded) == jobs

@@ -194,7 +194,7 @@ def test_wandb_offline_run_holds_the_metrics(trained):
     assert len(runs) == 1, runs
     assert runs[0].name.endswith((out / "wandb_id.txt").read_text().strip())
     saved = json.loads((out / "results.json").read_text())
-    metrics = read_csv(out / "csv" / "metrics.csv")
+    metrics = text_rows(out / "csv" / "metrics.csv")
 
     val = [r for r in history(runs[0], prefix="val/") if "val/top1" in r]
     csv_val = [r for r in metrics if r.get("val/top1")]

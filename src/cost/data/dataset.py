@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 from . import sampling
 from .decode import Video
 from .manifest import Manifest
-from .transforms import AUG_COLUMNS, DeferredTransform
+from .resample import AUG_COLUMNS
+from .transforms import DeferredTransform
 
 log = logging.getLogger("cost.data")
 MODES = ("train", "val", "test")

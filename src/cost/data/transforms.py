@@ -13,29 +13,20 @@ worker in the same order as always). The CPU path (`__call__`) does the whole tr
 the worker. The device path (`data.device_transforms`, docs/design.md) splits it: in the
 worker, `DeferredTransform` draws, turns the draws into output views (`views`) and cuts from
 the uint8 frames only the rows and columns that the views' resize filter reads; on the model's
-device, `on_device` resamples the whole batch at once. Bilinear antialiased resizing, cropping
-and flipping of one clip are separable linear maps, out = Wy @ frame @ Wx^T, where Wy and Wx
-hold the filter weights of just the output rows and columns inside the crop (flip: Wx's rows
-reversed). Each row of them has a few non-zero taps, so `_taps` builds them as (index,
-weight) pairs per clip from the worker's integers, with torch's own rule
-(`F.interpolate(mode="bilinear", antialias=True, align_corners=False)`), and two batched
-gather-multiply-adds apply them to every clip, frame and channel (rows, then columns; on a
-2-core CPU 2.2x faster than dense matmuls, and exact in float32 on a GPU, where matmuls may
-use TF32); normalisation is folded into the last step. A batch so crosses processes and the
-host-to-device link as cut uint8 frames, and the device does no per-clip Python work. The
-device path resizes in float where the CPU path resizes uint8, so the two agree within one
-grey level (tests/data/test_device_transforms.py).
+device, `on_device` resamples the whole batch at once (`cost.data.resample`). The device path
+resizes in float where the CPU path resizes uint8, so the two agree within one grey level
+(tests/data/test_device_transforms.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .resample import cut, full_frame_size, resample
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -109,154 +100,6 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
 
 def _to_cthw(x: torch.Tensor) -> torch.Tensor:
     return x.permute(1, 0, 2, 3).contiguous()
-
-
-# ---------------------------------------------------------------- the device path
-# One row of `aug` per output view of a clip: the frame size, the resized size, the crop (top,
-# left, height, width) in resized pixels, the flip, and where the worker's cut starts in the frame.
-AUG_COLUMNS = ("h", "w", "resized_h", "resized_w", "top", "left", "out_h", "out_w", "flip", "cut_top", "cut_left")
-H, W, RH, RW, TOP, LEFT, OH, OW, FLIP, CUT_TOP, CUT_LEFT = range(len(AUG_COLUMNS))
-
-
-def _filter_span(n_in: int, n_out: int, first: int, last: int) -> tuple[int, int]:
-    """Input samples [start, end) read by output samples first..last when n_in samples are
-    resized to n_out (bilinear, antialiased, align_corners=False; the rule of `_taps`)."""
-    scale = n_in / n_out
-    support = max(scale, 1.0)
-    start = max(int(scale * (first + 0.5) - support + 0.5), 0)
-    return start, min(int(scale * (last + 0.5) + support + 0.5), n_in)
-
-
-def _cut_length(n_in: int, n_out_min: int, extent: int) -> int:
-    """The most input samples that `extent` consecutive outputs can read at any output size
-    >= n_out_min: one fixed cut per frame size, so clips of one video size stack unpadded.
-    `_filter_span`'s end - start < (extent - 1) * scale + 2 * support + 1, largest at the largest scale."""
-    scale = n_in / n_out_min
-    return min(n_in, math.floor((extent - 1) * scale + 2 * max(scale, 1.0) + 1 + 1e-9))
-
-
-def _cut(n_in: int, n_out: int, n_out_min: int, first: int, last: int) -> tuple[int, int]:
-    """(start, length) of the cut that holds every input sample outputs first..last read."""
-    start, end = _filter_span(n_in, n_out, first, last)
-    length = _cut_length(n_in, n_out_min, last - first + 1)
-    start = min(start, n_in - length)  # a fixed length: slide back inside the frame
-    if end > start + length:
-        raise RuntimeError(f"resize filter span [{start}, {end}) exceeds the cut of {length}; a bug in cost.data")
-    return start, length
-
-
-def _taps(
-    n_in: torch.Tensor,
-    n_out: torch.Tensor,
-    first: torch.Tensor,
-    size: int,
-    start: torch.Tensor,
-    length: int,
-    flip: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The resize filter of one axis as taps: (..., size, K) int64 indices and float64 weights,
-    with output sample first + i of resizing n_in samples to n_out equal to
-    sum_k weight[i, k] * input[start + index[i, k]] (input: the worker's cut of `length` samples).
-
-    The rule is torch's for `F.interpolate(mode="bilinear", antialias=True,
-    align_corners=False)`: a triangle filter of half-width support = max(scale, 1) input
-    samples centred on scale * (i + 0.5), read over the samples [trunc(centre - support + 0.5),
-    trunc(centre + support + 0.5)) inside the frame, and normalised to sum 1; unused taps get
-    weight 0. K, the most taps any row needs, is known without reading the rows: every
-    clip's cut holds its `size` outputs' span, which is at least scale * (size - 1), so
-    scale <= length / (size - 1) and a row spans fewer than 2 * support + 1 samples.
-    flip: the outputs in reverse order.
-    """
-    bound = length / max(size - 1, 1)
-    k = min(length, math.floor(2 * max(bound, 1.0) + 1 + 1e-9))
-    f64 = dict(dtype=torch.float64, device=n_in.device)
-    n_in, n_out = n_in.to(torch.float64)[..., None], n_out.to(torch.float64)[..., None]
-    scale = n_in / n_out
-    support = scale.clamp(min=1.0)
-    centre = scale * (first[..., None] + torch.arange(size, **f64) + 0.5)
-    lo = torch.trunc(centre - support + 0.5).clamp(min=0.0)
-    hi = torch.minimum(torch.trunc(centre + support + 0.5), n_in)
-    x = lo[..., None] + torch.arange(k, **f64)
-    weight = (1.0 - ((x - centre[..., None] + 0.5) * (1.0 / support[..., None])).abs()).clamp(min=0.0)
-    weight = torch.where(x < hi[..., None], weight, 0.0)
-    weight = weight / weight.sum(-1, keepdim=True)
-    index = (x - start[..., None, None]).clamp(0, length - 1).long()
-    if flip is not None:
-        flip = flip[..., None, None].bool()
-        index, weight = torch.where(flip, index.flip(-2), index), torch.where(flip, weight.flip(-2), weight)
-    return index, weight
-
-
-def _filter(table: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, rows_per_item: int) -> torch.Tensor:
-    """out[r] = sum_k weight[r, k] * table[index[r, k] + item offset]: the taps (items, size, K)
-    of every item applied to its `rows_per_item` rows of `table` in one gather-multiply-add
-    (`F.embedding_bag`)."""
-    items, size, k = index.shape
-    offsets = torch.arange(items, device=index.device).view(items, 1, 1) * rows_per_item
-    return F.embedding_bag(
-        (index + offsets).view(-1, k), table, per_sample_weights=weight.to(table.dtype).view(-1, k), mode="sum"
-    )
-
-
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device):
-    """On the CPU, one intra-op thread: the loader workers decode on the other cores, and a
-    BLAS call that waits for a descheduled second thread stalls a time slice (a 32x32 bmm took
-    33 ms with 2 threads on 2 busy cores, 0.02 ms with 1). Other devices: unchanged."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if device.type == "cpu":
-            torch.set_num_threads(before)
-
-
-def resample(
-    frames: torch.Tensor,
-    aug: torch.Tensor,
-    out_size: tuple[int, int],
-    mean=IMAGENET_MEAN,
-    std=IMAGENET_STD,
-    dtype: torch.dtype = torch.float32,
-) -> torch.Tensor:
-    """Cut uint8 frames (B, *lead, h, w, 3) and their view rows (B, V, len(AUG_COLUMNS)) ->
-    normalised (B, *lead[:-1], V, 3, T, out_h, out_w): every view of every clip, frame and
-    channel in two batched filter passes (rows, then columns), on the frames' device.
-
-    Runs outside autocast: under bf16-mixed the resize keeps float32 (bf16 would cost up to a
-    grey level); on the CPU in one thread (`_one_cpu_thread`).
-    """
-    b, v = aug.shape[:2]
-    lead, (h, w), (oh, ow) = frames.shape[1:-3], frames.shape[-3:-1], out_size
-    n, k = math.prod(lead), len(lead) - 1
-    with torch.autocast(frames.device.type, enabled=False), _one_cpu_thread(frames.device):
-        iy, wy = _taps(aug[..., H], aug[..., RH], aug[..., TOP], oh, aug[..., CUT_TOP], h)
-        ix, wx = _taps(aug[..., W], aug[..., RW], aug[..., LEFT], ow, aug[..., CUT_LEFT], w, aug[..., FLIP])
-        x = frames.movedim(-3, 1).to(dtype, memory_format=torch.contiguous_format)  # (B, h, *lead, w, 3)
-        rows = _filter(x.view(b * h, n * w * 3), iy.view(b, v * oh, -1), wy.view(b, v * oh, -1), h)
-        rows = rows.view(b * v, oh, n, w, 3).permute(0, 3, 1, 2, 4).reshape(b * v * w, oh * n * 3)  # columns first
-        out = _filter(rows, ix.flatten(0, 1), wx.flatten(0, 1), w)  # (B * V * ow, oh * n * 3)
-        # (B, V, ow, oh, *lead[:-1], T, 3) -> (B, *lead[:-1], V, 3, T, oh, ow)
-        out = out.view(b, v, ow, oh, *lead, 3).permute(0, *range(4, 4 + k), 1, 5 + k, 4 + k, 3, 2)
-        # (x / 255 - mean) / std, with x in 0..255, written contiguous in one pass
-        shape = (3, 1, 1, 1)
-        scale = torch.tensor([1 / (255 * s) for s in std], dtype=dtype, device=out.device).view(shape)
-        shift = torch.tensor([-mu / s for mu, s in zip(mean, std)], dtype=dtype, device=out.device).view(shape)
-        return torch.addcmul(shift, out, scale, out=torch.empty(out.shape, dtype=dtype, device=out.device))
-
-
-def _full_frame_size(aug: torch.Tensor) -> tuple[int, int]:
-    """The one output size of full-frame views (a device-to-host copy of the sizes)."""
-    sizes = sorted({tuple(r) for r in aug[..., [OH, OW]].reshape(-1, 2).tolist()})
-    if len(sizes) > 1:
-        raise RuntimeError(
-            f"clips of different sizes in one batch {sizes}: full-frame test views "
-            "of videos with different aspect ratios cannot be stacked; set "
-            "data.test_batch_size=1 or data.test_crops=3"
-        )
-    return sizes[0]
 
 
 class TrainTransform:
@@ -341,7 +184,7 @@ class EvalTransform:
         if frames.shape[0] == 0:
             c = self.crop_size or 0
             return frames.new_zeros((0, 3, frames.shape[1], c, c), dtype=torch.float32)
-        size = (self.crop_size, self.crop_size) if self.crop_size is not None else _full_frame_size(aug)
+        size = (self.crop_size, self.crop_size) if self.crop_size is not None else full_frame_size(aug)
         return resample(frames, aug, size, self.mean, self.std)[:, 0]
 
 
@@ -381,7 +224,7 @@ class MultiViewTransform:
         if frames.shape[0] == 0:
             n = frames.shape[1] * self.num_crops
             return frames.new_zeros((0, n, 3, frames.shape[2], 0, 0), dtype=torch.float32)
-        size = (self.short_side, self.short_side) if self.num_crops == 3 else _full_frame_size(aug)
+        size = (self.short_side, self.short_side) if self.num_crops == 3 else full_frame_size(aug)
         return resample(frames, aug, size, self.mean, self.std).flatten(1, 2)
 
 
@@ -390,8 +233,8 @@ class DeferredTransform:
 
     Returns {"clips": uint8 (..., h, w, 3), the rows and columns of the frames that the resize
     filter of the transform's views reads (a view of the frames; the collate copies it), "aug":
-    int64 (views, len(AUG_COLUMNS))}. The cut has one size per frame size and transform, so
-    clips of one video size stack unpadded. `ClipCollate` pads and stacks, and the wrapped
+    int64 (views, len(cost.data.resample.AUG_COLUMNS))}. The cut has one size per frame size
+    and transform, so clips of one video size stack unpadded. `ClipCollate` pads and stacks, and the wrapped
     transform's `on_device` finishes the batch.
     """
 
@@ -405,8 +248,8 @@ class DeferredTransform:
         h, w = frames.shape[-3:-1]
         views = t.views(h, w, t.draw(h, w, rng))
         (rh, rw), (rh_min, rw_min) = views[0][:2], resized_size(h, w, t.smallest_side)
-        y0, ly = _cut(h, rh, rh_min, min(v[2] for v in views), max(v[2] + v[4] for v in views) - 1)
-        x0, lx = _cut(w, rw, rw_min, min(v[3] for v in views), max(v[3] + v[5] for v in views) - 1)
+        y0, ly = cut(h, rh, rh_min, min(v[2] for v in views), max(v[2] + v[4] for v in views) - 1)
+        x0, lx = cut(w, rw, rw_min, min(v[3] for v in views), max(v[3] + v[5] for v in views) - 1)
         rows = [[h, w, *v, y0, x0] for v in views]
         return {"clips": frames[..., y0 : y0 + ly, x0 : x0 + lx, :], "aug": torch.tensor(rows, dtype=torch.int64)}
 

@@ -115,7 +115,3 @@ def quote_numeric_choices(args: list[str]) -> list[str]:
                         arg = prefix + ",".join(f"'{v}'" for v in values)
         out.append(arg)
     return out
-
-
-# runner.py and src/run.py import these from here; their home is preflight.py.
-from .preflight import check_launch, preflight, unswept_experiment  # noqa: E402, F401

@@ -214,3 +214,23 @@ def preflight(cfg: DictConfig, splits: tuple[str, ...]) -> None:
     problems += _data_file_problems(d, splits)
     if problems:
         raise ValueError("the run cannot start:\n  " + "\n  ".join(problems))
+
+
+VALID_TEST_CKPT = ("best", "last")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Errors that name the key and the fix, before anything heavy starts."""
+    check_launch(cfg)
+    arch = cfg.model.arch
+    from cost.models import ARCHS, PRESETS
+
+    if arch not in ARCHS:
+        raise ValueError(f"model.arch={arch!r} is not valid; choose one of {', '.join(ARCHS)} (or model=<name>)")
+    depth = cfg.model.depth
+    if depth not in PRESETS and str(depth) not in {str(k) for k in PRESETS}:
+        raise ValueError(f"model.depth={depth!r} is not valid; choose one of {', '.join(map(str, PRESETS))}")
+    if "test_ckpt" in cfg and cfg.test_ckpt not in VALID_TEST_CKPT:  # eval.yaml has none
+        raise ValueError(f"test_ckpt={cfg.test_ckpt!r} is not valid; choose one of {', '.join(VALID_TEST_CKPT)}")
+    if cfg.frames.num_frames < 1:
+        raise ValueError(f"frames.num_frames={cfg.frames.num_frames} must be >= 1")

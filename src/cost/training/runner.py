@@ -19,36 +19,18 @@ from cost import checkpoints
 from cost.models import pretrained
 
 from .callbacks import build_callbacks, build_loggers, log_config
-from .config import check_launch, debug_tag, preflight
+from .config import debug_tag
 from .module import VideoClassifier
 from .outputs import EvaluationOutputs, keep_curves_up_to
+from .preflight import check_config, preflight
 from .report import read_results, write_results
 from .restore import CHECKPOINT_DIR, command_line_overrides, from_checkpoint, initial_weights, resume_checkpoint
 from .rundir import RunLock, delete_previous, move_aside
 from .trainer import build_trainer
 
-VALID_TEST_CKPT = ("best", "last")
-
 
 def _container(node) -> dict:
     return OmegaConf.to_container(node, resolve=True)
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Errors that name the key and the fix, before anything heavy starts."""
-    check_launch(cfg)
-    arch = cfg.model.arch
-    from cost.models import ARCHS, PRESETS
-
-    if arch not in ARCHS:
-        raise ValueError(f"model.arch={arch!r} is not valid; choose one of {', '.join(ARCHS)} (or model=<name>)")
-    depth = cfg.model.depth
-    if depth not in PRESETS and str(depth) not in {str(k) for k in PRESETS}:
-        raise ValueError(f"model.depth={depth!r} is not valid; choose one of {', '.join(map(str, PRESETS))}")
-    if "test_ckpt" in cfg and cfg.test_ckpt not in VALID_TEST_CKPT:  # eval.yaml has none
-        raise ValueError(f"test_ckpt={cfg.test_ckpt!r} is not valid; choose one of {', '.join(VALID_TEST_CKPT)}")
-    if cfg.frames.num_frames < 1:
-        raise ValueError(f"frames.num_frames={cfg.frames.num_frames} must be >= 1")
 
 
 def clip_settings(dm) -> dict:
