@@ -115,3 +115,8 @@ def quote_numeric_choices(args: list[str]) -> list[str]:
                         arg = prefix + ",".join(f"'{v}'" for v in values)
         out.append(arg)
     return out
+
+
+def resolved(node) -> dict:
+    """A config node as plain, resolved Python containers (what modules and checkpoints store)."""
+    return OmegaConf.to_container(node, resolve=True)

@@ -12,6 +12,8 @@ from pytorch_lightning.utilities import rank_zero_warn
 from cost import checkpoints
 from cost.models import pretrained
 
+from .config import resolved
+
 CHECKPOINT_DIR = "checkpoints"
 _NEW_RUN_HINT = "or start over with resume=false (the old run's files are moved to <run>/previous-N/)"
 # Overrides eval.py may take: how the trained network is evaluated, not which network it is.
@@ -23,10 +25,6 @@ _MODEL_KEYS_FROM_CHECKPOINT = (
     "data.frame_stride",
     "data.test_short_side",
 )
-
-
-def _container(node) -> dict:
-    return OmegaConf.to_container(node, resolve=True)
 
 
 def init_checkpoint(cfg: DictConfig) -> str | None:
@@ -63,7 +61,7 @@ def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     saved = (checkpoints.check_readable(path, "resume").get("hyper_parameters") or {}).get("model")
     if saved:
         checkpoints.check_same_network(
-            saved, _container(cfg.model), path, "resume", f"resume it with the same model settings, {_NEW_RUN_HINT}"
+            saved, resolved(cfg.model), path, "resume", f"resume it with the same model settings, {_NEW_RUN_HINT}"
         )
     return str(path)
 
@@ -83,7 +81,7 @@ def initial_weights(cfg: DictConfig) -> tuple[str | None, str | None]:
         saved = ((ckpt.get("hyper_parameters") or {}) if isinstance(ckpt, dict) else {}).get("model")
         if saved:
             checkpoints.check_same_network(
-                saved, _container(cfg.model), path, "frames.init_checkpoint", "initialise from a run of the same model"
+                saved, resolved(cfg.model), path, "frames.init_checkpoint", "initialise from a run of the same model"
             )
     return path, weights
 
@@ -123,7 +121,7 @@ def from_checkpoint(cfg: DictConfig, hp: dict, ckpt: Path, overrides: list[str])
         if key == "data.frame_stride":
             from cost.data.sampling import resolve_stride
 
-            asked = resolve_stride(_container(cfg.data)["frame_stride"], int(saved["data.num_frames"]))
+            asked = resolve_stride(resolved(cfg.data)["frame_stride"], int(saved["data.num_frames"]))
         if str(asked) != str(saved[key]):
             conflicts.append(f"{key}={asked!r} (the checkpoint was trained with {saved[key]!r})")
     if conflicts:

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from cost import checkpoints
 from cost.models import pretrained
 
 from .callbacks import build_callbacks, build_loggers, log_config
-from .config import debug_tag
+from .config import debug_tag, resolved
 from .module import VideoClassifier
 from .outputs import EvaluationOutputs, keep_curves_up_to
 from .preflight import check_config, preflight
@@ -27,10 +27,6 @@ from .report import read_results, write_results
 from .restore import CHECKPOINT_DIR, command_line_overrides, from_checkpoint, initial_weights, resume_checkpoint
 from .rundir import RunLock, delete_previous, move_aside
 from .trainer import build_trainer
-
-
-def _container(node) -> dict:
-    return OmegaConf.to_container(node, resolve=True)
 
 
 def clip_settings(dm) -> dict:
@@ -53,11 +49,11 @@ def build_module(
 ) -> VideoClassifier:
     """``init_ckpt`` and ``weights`` (a local ImageNet file) come from ``initial_weights``; both
     None: the network's weights come from the checkpoint that Lightning restores."""
-    model = _container(cfg.model)
+    model = resolved(cfg.model)
     model["pretrained"] = weights
     return VideoClassifier(
         model=model,
-        optim=_container(cfg.optim),
+        optim=resolved(cfg.optim),
         num_classes=num_classes,
         freeze_bn=bool(cfg.frames.freeze_bn),
         init_checkpoint=init_ckpt,
