@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cost.data import Video, VideoReadError, count_frames, probe, read_frames, train_indices, uniform_indices
+from cost.data.decode import clear_probe_cache, decord_available
 
 from .conftest import (
     EXTRA_VIDEOS,
@@ -235,6 +236,40 @@ def test_pyav_seeking_reader_is_exact_and_decodes_only_what_it_needs(keyint_vide
         video.read([n - 1])
         keys = sorted(i for i, (t, k) in enumerate(sorted(packets)) if k)
         assert video.frames_decoded <= n - keys[-1]  # from the last keyframe, not from frame 0
+
+
+def test_auto_reads_all_intra_video_with_pyav(keyint_videos):
+    """Every frame a keyframe (by the index): PyAV's seeking reader decodes exactly the frames
+    asked for, while a decord reader first builds a frame index on every open."""
+    paths, refs = keyint_videos
+    k1, k250 = probe(paths["k1.mp4"]), probe(paths["k250_b3.mp4"])
+    assert k1.all_intra and k1.keyframes == k1.num_frames == len(refs["k1.mp4"])
+    assert not k250.all_intra and 0 < k250.keyframes < k250.num_frames
+    assert not probe(paths["k16_b2.mkv"]).all_intra  # Matroska's index lists keyframes only
+    assert Video(paths["k1.mp4"]).backend == "pyav"
+    assert Video(paths["k250_b3.mp4"]).backend == ("decord" if decord_available() else "pyav")
+    for indices in index_sets(len(refs["k1.mp4"])):
+        assert_exact(paths["k1.mp4"], refs["k1.mp4"], indices)
+
+
+@pytest.mark.parametrize("name", ["k1.mp4", "k250_b3.mp4", "h264_bframes.avi"])
+def test_a_pyav_read_reuses_the_container_the_probe_opened(keyint_videos, video_dir, references, name, monkeypatch):
+    import av
+
+    path = video_dir / name if name.endswith(".avi") else keyint_videos[0][name]
+    ref = references[name] if name.endswith(".avi") else keyint_videos[1][name]
+    opened, real_open = [], av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    clear_probe_cache()
+    indices = [len(ref) - 1, 3, 40]
+    with Video(path, backend="pyav") as video:
+        assert (video.read(indices).numpy() == ref[indices]).all()
+        assert opened == [str(path)]  # probe and read: one open
+        assert (video.read(indices[::-1]).numpy() == ref[indices[::-1]]).all()  # a second read opens again
+        assert opened == [str(path)] * 2
+    with Video(path, backend="pyav") as video:  # probed already: the read opens the file
+        assert (video.read(indices).numpy() == ref[indices]).all()
+    assert opened == [str(path)] * 3
 
 
 @pytest.mark.parametrize("name", ALL_GENERATED)

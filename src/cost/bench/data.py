@@ -165,7 +165,7 @@ def cheap_frames(rounds: int = 15) -> dict:
     """
     import os
 
-    from cost.data.decode import _probe_cached, probe
+    from cost.data.decode import clear_probe_cache, probe
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -182,7 +182,7 @@ def cheap_frames(rounds: int = 15) -> dict:
 
         def clip(path, backend, transform):
             def load():
-                _probe_cached.cache_clear()  # a large dataset misses the probe cache on every clip
+                clear_probe_cache()  # a large dataset misses the probe cache on every clip
                 with Video(path, num_threads=1, backend=backend) as video:
                     frames = video.read(train_indices(video.num_frames, 8, 8, rng))
                 return tf(frames, rng) if transform else frames
@@ -196,7 +196,7 @@ def cheap_frames(rounds: int = 15) -> dict:
                 candidates[f"keyint {keyint}/{kind}"] = clip(str(path), kind.split("+")[0], "+" in kind)
         p = str(videos[250])
         candidates["probe without the cut-file check"] = lambda: _header_only_probe(p)
-        candidates["probe with the cut-file check"] = lambda: (_probe_cached.cache_clear(), probe(p))
+        candidates["probe with the cut-file check"] = lambda: (clear_probe_cache(), probe(p))
         times = time_interleaved(candidates, rounds=rounds)
         rows = []
         for keyint, path in videos.items():
@@ -216,7 +216,7 @@ def cheap_frames(rounds: int = 15) -> dict:
             )
         print_table(
             "resize --keyint: bytes and training clips per second, one worker (vs keyint 250); auto = decord "
-            "for H.264 MP4, pyav = the seeking PyAV reader",
+            "for H.264 MP4 (PyAV once every frame is a keyframe), pyav = the seeking PyAV reader",
             ["keyint", "bytes", *kinds],
             rows,
         )

@@ -16,8 +16,10 @@ Measured with decord 0.6.0 against PyAV's sequential decode (tests/data/test_dec
 
 So `Video` probes the container and codec (about 1 ms with PyAV) and uses decord's
 `get_batch` on sorted unique indices for the safe combinations, and PyAV otherwise, or
-whenever decord fails. Both return the frames in the order asked; indices past the end are
-clamped to the last frame.
+whenever decord fails. An all-intra file (every frame a keyframe, `resize --keyint 1`) goes to
+PyAV too: its seeking reader then decodes exactly the sampled frames, while opening a decord
+reader builds a frame index first (about 4 ms of a 20 ms clip; docs/decoding.md). Both return
+the frames in the order asked; indices past the end are clamped to the last frame.
 
 The PyAV path decodes only what the sampled frames need where the container's timestamps
 identify every frame (MP4/MOV/MKV/WebM): it seeks to the keyframe at or before each needed
@@ -36,6 +38,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +91,12 @@ class VideoInfo:
     num_frames: int  # from the container header; 0 when unknown
     height: int
     width: int
+    keyframes: int = 0  # keyframes in the container's index (MP4/MOV list every frame there)
+
+    @property
+    def all_intra(self) -> bool:
+        """Every frame is a keyframe (by the index), so any frame decodes alone."""
+        return self.num_frames > 0 and self.keyframes == self.num_frames
 
     @property
     def decord_exact(self) -> bool:
@@ -102,39 +111,73 @@ def _check_file(path: str) -> None:
         raise VideoReadError(path, "file is empty (0 bytes)")
 
 
-@functools.lru_cache(maxsize=4096)
-def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoInfo:
+PROBE_CACHE_SIZE = 4096
+_probed: dict[tuple[str, int, int], VideoInfo] = {}  # (path, size, mtime_ns) -> what probe found
+_probed_lock = threading.Lock()
+
+
+def _file_key(path: str) -> tuple[str, int, int]:
+    """The cache key of one version of a file (a rewritten file is probed again)."""
+    _check_file(path)
+    st = os.stat(path)
+    return path, st.st_size, st.st_mtime_ns
+
+
+def _read_info(container, path: str, size: int) -> VideoInfo:
+    if not container.streams.video:
+        raise VideoReadError(path, "no video stream")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    entries = stream.index_entries
+    keyframes = sum(1 for e in entries if e.is_keyframe) if len(entries) == stream.frames else 0
+    info = VideoInfo(container.format.name, ctx.name, int(stream.frames or 0), ctx.height, ctx.width, keyframes)
+    # The index (an MP4's lives at the front) says where each frame's bytes are.
+    end = max((e.pos + e.size for e in entries if e.pos >= 0), default=0)
+    if end > size:
+        raise VideoReadError(
+            path,
+            f"the file is cut short: its index places frame data up to byte {end}, "
+            f"but it has {size} bytes (an interrupted download or copy?); "
+            "re-download or re-encode it",
+        )
+    return info
+
+
+def _open_and_probe(key: tuple[str, int, int], num_threads: int = 1):
+    """(VideoInfo, the open PyAV container it was read from), the info cached. A PyAV read goes
+    on with this container rather than opening the file a second time (2 ms of a 19 ms clip)."""
     import av
 
+    path, size, _ = key
+    container = None
     try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise VideoReadError(path, "no video stream")
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            info = VideoInfo(container.format.name, ctx.name, int(stream.frames or 0), ctx.height, ctx.width)
-            # The index (an MP4's lives at the front) says where each frame's bytes are.
-            end = max((e.pos + e.size for e in stream.index_entries if e.pos >= 0), default=0)
-            if end > size:
-                raise VideoReadError(
-                    path,
-                    f"the file is cut short: its index places frame data up to byte {end}, "
-                    f"but it has {size} bytes (an interrupted download or copy?); "
-                    "re-download or re-encode it",
-                )
-            return info
-    except VideoReadError:
-        raise
-    except Exception as e:  # noqa: BLE001 - av raises many error types for non-videos
+        container = av.open(path)
+        info = _read_info(container, path, size)
+        container.streams.video[0].codec_context.thread_count = num_threads
+    except Exception as e:  # av raises many error types for non-videos; all become VideoReadError
+        if container is not None:
+            container.close()
+        if isinstance(e, VideoReadError):
+            raise
         raise VideoReadError(path, f"{type(e).__name__}: {e}") from None
+    with _probed_lock:  # readers in threads (a notebook's pool) share the cache
+        if len(_probed) >= PROBE_CACHE_SIZE:
+            del _probed[next(iter(_probed))]  # the oldest
+        _probed[key] = info
+    return info, container
+
+
+def clear_probe_cache() -> None:
+    """Forget every probed file (benchmarks: a dataset larger than the cache misses it every clip)."""
+    _probed.clear()
 
 
 def probe(path) -> VideoInfo:
-    """Container, codec and header frame count of a video (cached per file version)."""
-    path = str(path)
-    _check_file(path)
-    st = os.stat(path)
-    return _probe_cached(path, st.st_size, st.st_mtime_ns)
+    """Container, codec, header frame count and keyframes of a video (cached per file version)."""
+    key = _file_key(str(path))
+    if key not in _probed:
+        _open_and_probe(key)[1].close()
+    return _probed[key]
 
 
 def _missing_frames(path: str, wanted: np.ndarray, got: dict, num_frames: int) -> VideoReadError:
@@ -224,17 +267,17 @@ def _open_video(path: str, num_threads: int):
     import av
 
     container = av.open(path)
-    stream = container.streams.video[0]
-    stream.codec_context.thread_count = num_threads
-    return container, stream
+    container.streams.video[0].codec_context.thread_count = num_threads
+    return container
 
 
 def _pyav_frames(
-    path: str, wanted: np.ndarray, num_frames: int, num_threads: int = 1, seek: bool = False
+    path: str, wanted: np.ndarray, num_frames: int, num_threads: int = 1, seek: bool = False, container=None
 ) -> tuple[dict[int, np.ndarray], int]:
     """Frames at `wanted` (sorted, unique, < num_frames) with PyAV, and how many frames were decoded.
 
-    Raises `VideoReadError` if any of them does not decode.
+    `container`: the file already open and not yet read (`_open_and_probe`'s); it is closed here.
+    Raises `VideoReadError` if any of the frames does not decode.
     """
     import av
 
@@ -242,23 +285,26 @@ def _pyav_frames(
     decoded = [0]
     try:
         if seek:
-            container, stream = _open_video(path, num_threads)
-            with container:
-                table = _frame_table(container, stream)
+            with container or _open_video(path, num_threads) as opened:
+                stream = opened.streams.video[0]
+                table = _frame_table(opened, stream)
                 if table is not None and len(table[0]) == num_frames:
                     # a damaged stream: the sequential decode below finds what is damaged
                     with contextlib.suppress(av.error.InvalidDataError):
-                        _decode_seeking(container, stream, wanted, *table, out, decoded)
+                        _decode_seeking(opened, stream, wanted, *table, out, decoded)
+            container = None
         if len(out) < len(wanted):
             out = {}
-            container, stream = _open_video(path, num_threads)
             # a damaged stream: the frames that did not decode are reported below
-            with container, contextlib.suppress(av.error.InvalidDataError):
-                _decode_sequential(container, stream, wanted, out, decoded)
+            with container or _open_video(path, num_threads) as opened, contextlib.suppress(av.error.InvalidDataError):
+                _decode_sequential(opened, opened.streams.video[0], wanted, out, decoded)
     except VideoReadError:
         raise
     except Exception as e:  # noqa: BLE001 - any decoder failure becomes a VideoReadError naming the file
         raise VideoReadError(path, f"{type(e).__name__}: {e}") from None
+    finally:
+        if container is not None:
+            container.close()
     if len(out) < len(wanted):
         raise _missing_frames(path, wanted, out, num_frames)
     return out, decoded[0]
@@ -322,8 +368,14 @@ class Video(OpenedVideo):
         self.num_threads = num_threads
         if backend == "decord":
             require_decord()
-        self.info = probe(self.path)
-        use_decord = backend == "decord" or (backend == "auto" and self.info.decord_exact and decord_available())
+        key = _file_key(self.path)
+        # `_unread`: the container the probe opened, kept for the first PyAV read (None on a cache hit)
+        self.info, self._unread = _probed.get(key), None
+        if self.info is None:
+            self.info, self._unread = _open_and_probe(key, num_threads)
+        use_decord = backend == "decord" or (
+            backend == "auto" and self.info.decord_exact and not self.info.all_intra and decord_available()
+        )
         self.backend = "decord" if use_decord else "pyav"
         self._vr = None
         self.frames_decoded: int | None = None  # by the last read's PyAV path (None: decord read it)
@@ -337,9 +389,18 @@ class Video(OpenedVideo):
                 if backend == "decord":
                     raise VideoReadError(self.path, f"decord: {e}") from None
                 self.backend = "pyav"
-        if self.backend == "pyav":
-            count = self.info.num_frames or _pyav_count(self.path)
+        if self.backend == "decord":
+            self._close_unread()
+        elif not self.info.num_frames:
+            count = _pyav_count(self.path)
+        else:
+            count = self.info.num_frames
         self._set_num_frames(count)
+
+    def _close_unread(self) -> None:
+        if self._unread is not None:
+            self._unread.close()
+            self._unread = None
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         """uint8 tensor (T, H, W, 3) of the frames at `indices`, in the order given."""
@@ -354,12 +415,16 @@ class Video(OpenedVideo):
                 frames = None
         if frames is None:
             seek = any(n in SEEK_SAFE_FORMATS for n in self.info.format.split(","))
-            got, self.frames_decoded = _pyav_frames(self.path, uniq, self._num_frames, self.num_threads, seek)
+            container, self._unread = self._unread, None
+            got, self.frames_decoded = _pyav_frames(
+                self.path, uniq, self._num_frames, self.num_threads, seek, container
+            )
             frames = np.stack([got[int(i)] for i in uniq])
         return torch.from_numpy(np.ascontiguousarray(frames[inverse]))
 
     def close(self) -> None:
         self._vr = None
+        self._close_unread()
 
 
 def read_frames(path: str | Path, indices: Sequence[int], num_threads: int = 1, backend: str = "auto") -> torch.Tensor:
