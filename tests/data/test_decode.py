@@ -252,6 +252,31 @@ def test_auto_reads_all_intra_video_with_pyav(keyint_videos):
         assert_exact(paths["k1.mp4"], refs["k1.mp4"], indices)
 
 
+def test_all_intra_file_with_decode_times_behind_its_presentation_times_reads_exactly(keyint_videos, tmp_path):
+    """The MP4 index holds decode times, and seeking goes by presentation times: frames named by
+    the index alone would come out two frames early here (a shortcut tried and dropped)."""
+    import av
+
+    paths, refs = keyint_videos
+    shifted = tmp_path / "k1_dts_behind.mp4"
+    with av.open(str(paths["k1.mp4"])) as src, av.open(str(shifted), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(video=0):
+            if packet.size:
+                step = packet.duration
+                packet.dts, packet.stream = packet.pts - 2 * step, stream
+                dst.mux(packet)
+    with av.open(str(shifted)) as c:
+        times = [e.timestamp for e in c.streams.video[0].index_entries]
+        assert [(p.pts, p.dts) for p in c.demux(video=0) if p.size][:2] == [(t + 2 * step, t) for t in times[:2]]
+    assert probe(shifted).all_intra
+    ref = refs["k1.mp4"]
+    for backend in ("auto", "pyav", *(("decord",) if decord_available() else ())):
+        for indices in index_sets(len(ref)):
+            out = read_frames(shifted, indices, backend=backend).numpy()
+            assert (out == ref[indices]).all(), f"{backend}: {indices}"
+
+
 @pytest.mark.parametrize("name", ["k1.mp4", "k250_b3.mp4", "h264_bframes.avi"])
 def test_a_pyav_read_reuses_the_container_the_probe_opened(keyint_videos, video_dir, references, name, monkeypatch):
     import av
