@@ -59,7 +59,7 @@ def decoder_lines() -> list[str]:
     nvdec = _module_version("PyNvVideoCodec")
     why_not = nvdec_unavailable()
     return [
-        f"decord:   {decord or 'not installed (the auto decode backend uses PyAV for every video)'}",
+        f"decord:   {decord or 'not installed (only data.decode_backend=decord needs it)'}",
         f"PyAV:     {av or 'not installed (required: pip install -e .)'}",
         f"NVDEC:    PyNvVideoCodec {nvdec or 'not installed'}; data.decode_backend=nvdec "
         + ("can run" if why_not is None else f"cannot run ({why_not})"),

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 
 from . import annotations as ann
 from .dataset import ClipCollate, VideoClipDataset
-from .decode import BACKENDS, decord_available, require_decord
+from .decode import BACKENDS, require_decord
 from .manifest import Manifest
 from .sampling import SHORT_VIDEO_MODES, resolve_stride
 from .transforms import (
@@ -162,8 +162,6 @@ class VideoDataModule(pl.LightningDataModule):
         self.prefetch_factor = prefetch_factor
         if decode_backend == "decord":
             require_decord("data.decode_backend")
-        elif decode_backend == "auto":
-            decord_available()  # checked here, so a missing decord is logged once, not once per worker
         self.synthetic = dict(_plain(synthetic) or {})
         # Fail early on impossible sizes (before any data is read).
         self.train_transform = TrainTransform(

@@ -1,31 +1,28 @@
-"""Exact frame decoding: decord where it is exact, PyAV sequential decode where it is not.
+"""Exact frame decoding: PyAV's seeking reader by default; decord when asked for by name.
 
-Measured with decord 0.6.0 against PyAV's sequential decode (tests/data/test_decode.py):
+`auto` (the default) and `pyav` read with PyAV. Where the container's timestamps identify
+every frame (MP4/MOV/MKV/WebM) it seeks to the keyframe at or before each needed frame and
+decodes forward from there, naming frames by their presentation timestamp and not decoding
+unneeded non-reference frames, so an all-intra file costs one decoded frame per sampled frame.
+AVI (unreliable timestamps) and anything unexpected after a seek are decoded sequentially from
+frame 0. Frames come back in the order asked; indices past the end are clamped to the last one.
 
-* H.264 / VP8 / VP9 in MP4, MOV, MKV or WebM: decord's frames are bit-identical to PyAV's
-  (same FFmpeg RGB conversion), for sparse, unsorted, repeated and last-frame indices, with
-  B-frames (up to 8, pyramid, open GOP), 30000/1001 fps, variable frame rate and
-  stream-copy cuts.
-* HEVC with B-frames (MP4 or MKV): sparse batches return wrong frames (21 of 30 sets).
-  AV1: decord 0.6.0 cannot open it.
-* Any stream in an AVI container, and MPEG-4 Part 2 in any container: after a seek decord
-  returns wrong frames (off by a few frames, or an early frame when asked for the last
-  one): every sparse index set was wrong on generated H.264-in-AVI and MPEG-4-in-MP4
-  files; on the real MPEG-4 AVI the errors come and go between runs. Only a sequential
-  decode from frame 0 is right there.
+decord 0.6.0 (`backend="decord"`) was the default until the seeking reader beat it: over the
+same training windows, a fresh probe per clip, PyAV was 1.11-1.50x faster on every file tried
+(real Kinetics clips, keyint 250/16/1, MKV), and it read 1.2-4.5x fewer bytes on all but the
+MKV (0.9x) (docs/decoding.md). Measured against PyAV's sequential decode
+(tests/data/test_decode.py), decord's frames are:
 
-So `Video` probes the container and codec (about 1 ms with PyAV) and uses decord's
-`get_batch` on sorted unique indices for the safe combinations, and PyAV otherwise, or
-whenever decord fails. An all-intra file (every frame a keyframe, `resize --keyint 1`) goes to
-PyAV too: its seeking reader then decodes exactly the sampled frames, while opening a decord
-reader builds a frame index first (about 4 ms of a 20 ms clip; docs/decoding.md). Both return
-the frames in the order asked; indices past the end are clamped to the last frame.
+* bit-identical for H.264 / VP8 / VP9 in MP4, MOV, MKV or WebM (sparse, unsorted, repeated
+  and last-frame indices, B-frames up to 8, pyramid, open GOP, 30000/1001 fps, variable
+  frame rate, stream-copy cuts);
+* wrong for sparse batches of HEVC with B-frames (21 of 30 sets); AV1 does not open;
+* wrong after a seek for any stream in AVI and for MPEG-4 Part 2 in any container (off by a
+  few frames, or an early frame for the last one; on a real MPEG-4 AVI the errors come and
+  go between runs).
 
-The PyAV path decodes only what the sampled frames need where the container's timestamps
-identify every frame (MP4/MOV/MKV/WebM): it seeks to the keyframe at or before each needed
-frame and decodes forward from there, naming frames by their presentation timestamp, so an
-all-intra file costs one decoded frame per sampled frame. AVI (unreliable timestamps) and
-anything unexpected after a seek are decoded sequentially from frame 0.
+So a forced decord warns once per container and codec where it is known to be wrong; a read
+that decord fails goes to PyAV.
 
 No frozen frames: a file whose index points past its end (a cut download) is unreadable at
 `probe`, and a frame below `num_frames` that does not decode raises `VideoReadError`; the
@@ -57,11 +54,10 @@ log = logging.getLogger("cost.data")
 
 @functools.cache
 def decord_available() -> bool:
-    """Whether decord imports here (its wheels are for Linux x86-64 and Windows); else `auto` uses PyAV."""
+    """Whether decord imports here (its wheels are for Linux x86-64 and Windows only)."""
     try:
         import decord  # noqa: F401
-    except ImportError as e:
-        log.info("decord is not installed (%s): the auto decode backend reads every video with PyAV", e)
+    except ImportError:
         return False
     return True
 
@@ -91,12 +87,6 @@ class VideoInfo:
     num_frames: int  # from the container header; 0 when unknown
     height: int
     width: int
-    keyframes: int = 0  # keyframes in the container's index (MP4/MOV list every frame there)
-
-    @property
-    def all_intra(self) -> bool:
-        """Every frame is a keyframe (by the index), so any frame decodes alone."""
-        return self.num_frames > 0 and self.keyframes == self.num_frames
 
     @property
     def decord_exact(self) -> bool:
@@ -128,11 +118,9 @@ def _read_info(container, path: str, size: int) -> VideoInfo:
         raise VideoReadError(path, "no video stream")
     stream = container.streams.video[0]
     ctx = stream.codec_context
-    entries = stream.index_entries
-    keyframes = sum(1 for e in entries if e.is_keyframe) if len(entries) == stream.frames else 0
-    info = VideoInfo(container.format.name, ctx.name, int(stream.frames or 0), ctx.height, ctx.width, keyframes)
+    info = VideoInfo(container.format.name, ctx.name, int(stream.frames or 0), ctx.height, ctx.width)
     # The index (an MP4's lives at the front) says where each frame's bytes are.
-    end = max((e.pos + e.size for e in entries if e.pos >= 0), default=0)
+    end = max((e.pos + e.size for e in stream.index_entries if e.pos >= 0), default=0)
     if end > size:
         raise VideoReadError(
             path,
@@ -173,7 +161,7 @@ def clear_probe_cache() -> None:
 
 
 def probe(path) -> VideoInfo:
-    """Container, codec, header frame count and keyframes of a video (cached per file version)."""
+    """Container, codec and header frame count of a video (cached per file version)."""
     key = _file_key(str(path))
     if key not in _probed:
         _open_and_probe(key)[1].close()
@@ -358,6 +346,16 @@ class OpenedVideo:
         self.close()
 
 
+@functools.cache
+def _warn_decord_inexact(format: str, codec: str) -> None:
+    log.warning(
+        "backend=decord reads %s in %s, where decord 0.6.0 returns wrong frames after a seek "
+        "(docs/decoding.md); use backend=auto for exact frames",
+        codec,
+        format,
+    )
+
+
 class Video(OpenedVideo):
     """One opened video: `num_frames`, then `read(indices)`. Use one per dataset item."""
 
@@ -373,28 +371,22 @@ class Video(OpenedVideo):
         self.info, self._unread = _probed.get(key), None
         if self.info is None:
             self.info, self._unread = _open_and_probe(key, num_threads)
-        use_decord = backend == "decord" or (
-            backend == "auto" and self.info.decord_exact and not self.info.all_intra and decord_available()
-        )
-        self.backend = "decord" if use_decord else "pyav"
+        self.backend = "decord" if backend == "decord" else "pyav"
         self._vr = None
         self.frames_decoded: int | None = None  # by the last read's PyAV path (None: decord read it)
-        if use_decord:
+        if self.backend == "decord":
+            if not self.info.decord_exact:
+                _warn_decord_inexact(self.info.format, self.info.codec)
+            self._close_unread()
             try:
                 import decord
 
                 self._vr = decord.VideoReader(self.path, num_threads=num_threads)
                 count = len(self._vr)
             except Exception as e:  # noqa: BLE001 - decord raises its own DECORDError and plain RuntimeErrors
-                if backend == "decord":
-                    raise VideoReadError(self.path, f"decord: {e}") from None
-                self.backend = "pyav"
-        if self.backend == "decord":
-            self._close_unread()
-        elif not self.info.num_frames:
-            count = _pyav_count(self.path)
+                raise VideoReadError(self.path, f"decord: {e}") from None
         else:
-            count = self.info.num_frames
+            count = self.info.num_frames or _pyav_count(self.path)
         self._set_num_frames(count)
 
     def _close_unread(self) -> None:
