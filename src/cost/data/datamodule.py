@@ -10,6 +10,7 @@ instances, which Lightning leaves in place whatever `use_distributed_sampler` sa
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 
 from . import annotations as ann
 from .dataset import ClipCollate, VideoClipDataset
-from .decode import BACKENDS, require_decord
+from .decode import BACKENDS, MAX_FRAME_PIXELS, require_decord
 from .manifest import Manifest
 from .sampling import SHORT_VIDEO_MODES, resolve_stride
 from .transforms import (
@@ -92,6 +93,10 @@ class VideoDataModule(pl.LightningDataModule):
     the LightningModule).
     decode_backend: auto | decord | pyav (decode.py), or nvdec (GPU decoding in the main
     process, `nvdec.py`; falls back to auto with one warning where it cannot run).
+    max_frame_pixels: a video whose frames have more pixels is unreadable (swapped in training,
+    skipped and named in evaluation); null: no limit.
+    Labels: every split's labels are classes of the training split (for a list file without
+    `class_names`, 0..the largest training label); anything else stops setup naming file:line.
     """
 
     def __init__(
@@ -133,6 +138,7 @@ class VideoDataModule(pl.LightningDataModule):
         synthetic=None,
         device_transforms="auto",
         prefetch_factor: int | None = None,
+        max_frame_pixels: int | None = MAX_FRAME_PIXELS,
     ):
         super().__init__()
         if format not in FORMATS:
@@ -160,6 +166,13 @@ class VideoDataModule(pl.LightningDataModule):
         self.decode_backend = decode_backend
         self.device_transforms = _device_transforms_value(device_transforms)
         self.prefetch_factor = prefetch_factor
+        if max_frame_pixels is not None and (
+            isinstance(max_frame_pixels, bool) or not isinstance(max_frame_pixels, int) or max_frame_pixels < 1
+        ):
+            raise ValueError(
+                f"data.max_frame_pixels must be a whole number >= 1 (or null: no limit), got {max_frame_pixels!r}"
+            )
+        self.max_frame_pixels = max_frame_pixels
         if decode_backend == "decord":
             require_decord("data.decode_backend")
         self.synthetic = dict(_plain(synthetic) or {})
@@ -212,10 +225,10 @@ class VideoDataModule(pl.LightningDataModule):
                     self._path(self.splits["train"], "data.train_split"), key="data.train_split"
                 ).class_names
             )
-        # List format without a names file: classes 0..max label over all listed splits.
-        top = max(
-            int(self._read_split(s, None).labels.max(initial=-1)) for s in ("train", "val", "test") if self.splits[s]
-        )
+        # List format without a names file: classes 0..the largest training label (val and test
+        # labels must be among them); without a training split, over the splits listed.
+        splits = ("train",) if self.splits["train"] else [s for s in ("val", "test") if self.splits[s]]
+        top = max(int(self._read_split(s, None).labels.max(initial=-1)) for s in splits)
         return [str(i) for i in range(top + 1)]
 
     def _read_split(self, split: str, class_names) -> Manifest:
@@ -225,7 +238,13 @@ class VideoDataModule(pl.LightningDataModule):
         path, videos = self._path(self.splits[split], key), self._video_dir(split)
         vkey = f"data.{split}_videos" if self.video_dirs[split] else "data.root"
         if self.format == "kinetics":
-            return ann.read_kinetics_csv(path, videos, class_names, key=key, videos_key=vkey)
+            m = ann.read_kinetics_csv(path, videos, class_names, key=key, videos_key=vkey)
+            if (m.labels < 0).any():
+                raise ValueError(
+                    f"{path} has no 'label' column (Kinetics' test CSV has none); {key} needs a labelled "
+                    "CSV: training and evaluation compare predictions with labels"
+                )
+            return m
         if self.format == "moments":
             return ann.read_moments_csv(path, videos, class_names, key=key, videos_key=vkey)
         return ann.read_list_file(path, videos, class_names, key=key, videos_key=vkey)
@@ -265,9 +284,10 @@ class VideoDataModule(pl.LightningDataModule):
         missing = [m.path(i) for i in np.flatnonzero(~present)]
         self.missing[split] = missing
         if missing:
+            dirs = [p for p in missing if os.path.isdir(p)]
             msg = (
                 f"{len(missing)} of {len(m)} videos listed for the {split} split are missing on disk "
-                f"(first: {missing[0]})"
+                f"(first: {missing[0]}" + (f"; {len(dirs)} of them are directories, first: {dirs[0]})" if dirs else ")")
             )
             if self.strict:
                 raise FileNotFoundError(msg + "; data.strict=true (set data.strict=false to continue without them)")
@@ -328,6 +348,7 @@ class VideoDataModule(pl.LightningDataModule):
             self.strict,
             self.decode_threads,
             self.backend,
+            self.max_frame_pixels,
         )
 
     # ---------------------------------------------------------------- loaders

@@ -6,7 +6,8 @@
   `{"skipped": path}` and the collate function drops it into the batch's `skipped` list.
 * `strict=True`: an unreadable video in any split raises, naming the file.
 
-Unreadable includes a video whose listed frames do not all decode (see `decode`).
+Unreadable includes a video whose listed frames do not all decode, and one whose frames are
+larger than `max_pixels` (`data.max_frame_pixels`; see `decode`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from . import sampling
-from .decode import Video
+from .decode import MAX_FRAME_PIXELS, Video
 from .manifest import Manifest
 from .resample import AUG_COLUMNS
 from .transforms import DeferredTransform
@@ -48,6 +49,7 @@ class VideoClipDataset(Dataset):
         strict: bool = False,
         decode_threads: int = 1,
         backend: str = "auto",
+        max_pixels: int | None = MAX_FRAME_PIXELS,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -56,7 +58,7 @@ class VideoClipDataset(Dataset):
         self.manifest, self.mode, self.transform = manifest, mode, transform
         self.num_frames, self.stride, self.short_video = int(num_frames), int(stride), short_video
         self.test_clips, self.max_retries, self.strict = int(test_clips), int(max_retries), strict
-        self.decode_threads, self.backend = decode_threads, backend
+        self.decode_threads, self.backend, self.max_pixels = decode_threads, backend, max_pixels
         self.replacements = 0  # counted in the process that loads (each worker has its own)
 
     def __len__(self) -> int:
@@ -66,8 +68,14 @@ class VideoClipDataset(Dataset):
         if self.backend == "nvdec":  # main process only (VideoDataModule sets num_workers=0)
             from .nvdec import NvdecVideo
 
-            return NvdecVideo(self.manifest.path(i))
-        return Video(self.manifest.path(i), num_threads=self.decode_threads, backend=self.backend)
+            return NvdecVideo(self.manifest.path(i), max_pixels=self.max_pixels)
+        return Video(
+            self.manifest.path(i),
+            num_threads=self.decode_threads,
+            backend=self.backend,
+            max_pixels=self.max_pixels,
+            max_pixels_key="data.max_frame_pixels",
+        )
 
     def load(self, i: int, rng: np.random.Generator) -> torch.Tensor:
         """Decode and transform video `i` for this mode (raises on unreadable videos)."""

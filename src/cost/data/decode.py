@@ -24,6 +24,13 @@ MKV (0.9x) (docs/decoding.md). Measured against PyAV's sequential decode
 So a forced decord warns once per container and codec where it is known to be wrong; a read
 that decord fails goes to PyAV.
 
+Frames come out as a player shows them: a phone video's display matrix (recorded sideways,
+"rotate 90") turns the decoded frames by a multiple of 90 degrees (`Video.rotation`).
+
+Frames larger than `max_pixels` (default 4K UHD in either orientation, 3840 x 2160) make the
+video unreadable at `probe`, before a frame is converted: a 189 KB file of 8000x8000 frames took
+4.75 GB and 32 s to read one 8-frame clip.
+
 No frozen frames: a file whose index points past its end (a cut download) is unreadable at
 `probe`, and a frame below `num_frames` that does not decode raises `VideoReadError`; the
 reader never fills in a copy of another frame.
@@ -49,6 +56,7 @@ DECORD_SAFE_CODECS = ("h264", "vp8", "vp9")
 # Containers whose packet timestamps name every frame, so PyAV may seek (AVI's do not).
 SEEK_SAFE_FORMATS = ("mp4", "mov", "matroska", "webm")
 BACKENDS = ("auto", "decord", "pyav")
+MAX_FRAME_PIXELS = 3840 * 2160  # 4K UHD, landscape or portrait
 log = logging.getLogger("cost.data")
 
 
@@ -95,6 +103,8 @@ class VideoInfo:
 
 
 def _check_file(path: str) -> None:
+    if os.path.isdir(path):
+        raise VideoReadError(path, "it is a directory, not a video file")
     if not os.path.isfile(path):
         raise VideoReadError(path, "file not found")
     if os.path.getsize(path) == 0:
@@ -131,14 +141,28 @@ def _read_info(container, path: str, size: int) -> VideoInfo:
     return info
 
 
-def _probe(key: tuple[str, int, int], num_threads: int = 1):
+def check_frame_size(
+    path, width: int, height: int, max_pixels: int | None = MAX_FRAME_PIXELS, key: str = "max_pixels"
+) -> None:
+    """Refuse frames of more than `max_pixels` pixels (None: no limit); `key` names the setting."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise VideoReadError(
+            path,
+            f"its frames are {width}x{height} = {width * height} pixels, more than {key}={max_pixels}; "
+            f"shrink the video (python -m cost.data.tools resize) or raise {key}",
+        )
+
+
+def _probe(key: tuple[str, int, int], num_threads: int = 1, max_pixels=MAX_FRAME_PIXELS, pixels_key="max_pixels"):
     """(VideoInfo, the PyAV container opened to read it, or None when the info was cached).
 
     A PyAV read goes on with that container rather than opening the file a second time
-    (2 ms of a 19 ms clip); whoever gets it closes it.
+    (2 ms of a 19 ms clip); whoever gets it closes it. The frame size is checked on every call
+    (the limit may differ between callers), before anything is decoded.
     """
     info = _probed.get(key)
     if info is not None:
+        check_frame_size(key[0], info.width, info.height, max_pixels, pixels_key)
         return info, None
     import av
 
@@ -158,6 +182,11 @@ def _probe(key: tuple[str, int, int], num_threads: int = 1):
         if len(_probed) >= PROBE_CACHE_SIZE:
             del _probed[next(iter(_probed))]  # the oldest
         _probed[key] = info
+    try:
+        check_frame_size(path, info.width, info.height, max_pixels, pixels_key)
+    except VideoReadError:
+        container.close()
+        raise
     return info, container
 
 
@@ -166,12 +195,28 @@ def clear_probe_cache() -> None:
     _probed.clear()
 
 
-def probe(path) -> VideoInfo:
-    """Container, codec and header frame count of a video (cached per file version)."""
-    info, container = _probe(_file_key(str(path)))
+def probe(path, max_pixels: int | None = MAX_FRAME_PIXELS, max_pixels_key: str = "max_pixels") -> VideoInfo:
+    """Container, codec, header frame count and coded frame size of a video (cached per file
+    version); `VideoReadError` when its frames have more than `max_pixels` pixels."""
+    info, container = _probe(_file_key(str(path)), 1, max_pixels, max_pixels_key)
     if container is not None:
         container.close()
     return info
+
+
+class _Tally:
+    """What one PyAV read found: frames decoded, and the clockwise turn its display matrix asked for."""
+
+    def __init__(self):
+        self.decoded, self.rotation = 0, 0
+
+
+def _upright(frame, tally: _Tally) -> np.ndarray:
+    """RGB of `frame` as a player shows it: turned by its display matrix's multiple of 90 degrees."""
+    rgb = frame.to_ndarray(format="rgb24")
+    k = round(frame.rotation / 90) % 4  # counterclockwise quarter turns
+    tally.rotation = -90 * k % 360
+    return np.rot90(rgb, k) if k else rgb
 
 
 def _missing_frames(path: str, wanted: np.ndarray, got: dict, num_frames: int) -> VideoReadError:
@@ -204,13 +249,13 @@ def _frame_table(container, stream) -> tuple[dict[int, int], np.ndarray] | None:
     return index_of, np.flatnonzero(np.asarray(keys)[order])
 
 
-def _decode_sequential(container, stream, wanted: np.ndarray, out: dict, decoded: list) -> None:
+def _decode_sequential(container, stream, wanted: np.ndarray, out: dict, tally: _Tally) -> None:
     """Frames at `wanted` (sorted, unique) into `out`, decoding a fresh container from frame 0."""
     wanted_set, last_needed = set(int(i) for i in wanted), int(wanted[-1])
     for n, frame in enumerate(container.decode(stream)):
-        decoded[0] += 1
+        tally.decoded += 1
         if n in wanted_set:
-            out[n] = frame.to_ndarray(format="rgb24")
+            out[n] = _upright(frame, tally)
         if n >= last_needed:
             break
 
@@ -226,7 +271,7 @@ def _decode_needed(container, stream, index_of: dict[int, int], wanted_set: set[
 
 
 def _decode_seeking(
-    container, stream, wanted: np.ndarray, index_of: dict[int, int], keyframes: np.ndarray, out: dict, decoded: list
+    container, stream, wanted: np.ndarray, index_of: dict[int, int], keyframes: np.ndarray, out: dict, tally: _Tally
 ) -> None:
     """Frames at `wanted` (sorted, unique) into `out`, decoding forward from the keyframe at or before each.
 
@@ -244,7 +289,7 @@ def _decode_seeking(
             container.seek(pts_of[key], stream=stream, backward=True)
             frames, floor, first = _decode_needed(container, stream, index_of, wanted_set), key, True
         for frame in frames:
-            decoded[0] += 1
+            tally.decoded += 1
             j = index_of.get(frame.pts)
             if j is None or j < floor:
                 continue
@@ -252,7 +297,7 @@ def _decode_seeking(
                 return
             first, position = False, j + 1
             if j in wanted_set:
-                out[j] = frame.to_ndarray(format="rgb24")
+                out[j] = _upright(frame, tally)
             if j >= target:
                 break
 
@@ -267,8 +312,8 @@ def _open_video(path: str, num_threads: int):
 
 def _pyav_frames(
     path: str, wanted: np.ndarray, num_frames: int, num_threads: int = 1, seek: bool = False, container=None
-) -> tuple[dict[int, np.ndarray], int]:
-    """Frames at `wanted` (sorted, unique, < num_frames) with PyAV, and how many frames were decoded.
+) -> tuple[dict[int, np.ndarray], _Tally]:
+    """Frames at `wanted` (sorted, unique, < num_frames) with PyAV, upright, and what the read found.
 
     `container`: the file already open and not yet read (`_probe`'s); it is closed here.
     Raises `VideoReadError` if any of the frames does not decode.
@@ -276,7 +321,7 @@ def _pyav_frames(
     import av
 
     out: dict[int, np.ndarray] = {}
-    decoded = [0]
+    tally = _Tally()
     try:
         if seek:
             with container or _open_video(path, num_threads) as opened:
@@ -285,13 +330,13 @@ def _pyav_frames(
                 if table is not None and len(table[0]) == num_frames:
                     # a damaged stream: the sequential decode below finds what is damaged
                     with contextlib.suppress(av.error.InvalidDataError):
-                        _decode_seeking(opened, stream, wanted, *table, out, decoded)
+                        _decode_seeking(opened, stream, wanted, *table, out, tally)
             container = None
         if len(out) < len(wanted):
             out = {}
             # a damaged stream: the frames that did not decode are reported below
             with container or _open_video(path, num_threads) as opened, contextlib.suppress(av.error.InvalidDataError):
-                _decode_sequential(opened, opened.streams.video[0], wanted, out, decoded)
+                _decode_sequential(opened, opened.streams.video[0], wanted, out, tally)
     except VideoReadError:
         raise
     except Exception as e:  # noqa: BLE001 - any decoder failure becomes a VideoReadError naming the file
@@ -301,7 +346,7 @@ def _pyav_frames(
             container.close()
     if len(out) < len(wanted):
         raise _missing_frames(path, wanted, out, num_frames)
-    return out, decoded[0]
+    return out, tally
 
 
 def _pyav_count(path: str) -> int:
@@ -363,9 +408,19 @@ def _warn_decord_inexact(format: str, codec: str) -> None:
 
 
 class Video(OpenedVideo):
-    """One opened video: `num_frames`, then `read(indices)`. Use one per dataset item."""
+    """One opened video: `num_frames`, then `read(indices)` (frames upright). Use one per dataset item.
 
-    def __init__(self, path, num_threads: int = 1, backend: str = "auto"):
+    Frames of more than `max_pixels` pixels make it unreadable here; `max_pixels_key` names
+    that setting in the error (the data module passes `data.max_frame_pixels`)."""
+
+    def __init__(
+        self,
+        path,
+        num_threads: int = 1,
+        backend: str = "auto",
+        max_pixels: int | None = MAX_FRAME_PIXELS,
+        max_pixels_key: str = "max_pixels",
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.path = str(path)
@@ -373,10 +428,11 @@ class Video(OpenedVideo):
         if backend == "decord":
             require_decord()
         # `_unread`: the container the probe opened, kept for the first PyAV read (None on a cache hit)
-        self.info, self._unread = _probe(_file_key(self.path), num_threads)
+        self.info, self._unread = _probe(_file_key(self.path), num_threads, max_pixels, max_pixels_key)
         self.backend = "decord" if backend == "decord" else "pyav"
         self._vr = None
         self.frames_decoded: int | None = None  # by the last read's PyAV path (None: decord read it)
+        self.rotation: int | None = None  # degrees clockwise the last PyAV read turned the frames
         if self.backend == "decord":
             if not self.info.decord_exact:
                 _warn_decord_inexact(self.info.format, self.info.codec)
@@ -400,7 +456,7 @@ class Video(OpenedVideo):
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         """uint8 tensor (T, H, W, 3) of the frames at `indices`, in the order given."""
         uniq, inverse = self._frames_to_decode(indices)
-        frames, self.frames_decoded = None, None
+        frames, self.frames_decoded, self.rotation = None, None, None
         if self.backend == "decord":
             try:
                 frames = self._vr.get_batch(uniq.tolist()).asnumpy()
@@ -411,9 +467,8 @@ class Video(OpenedVideo):
         if frames is None:
             seek = any(n in SEEK_SAFE_FORMATS for n in self.info.format.split(","))
             container, self._unread = self._unread, None
-            got, self.frames_decoded = _pyav_frames(
-                self.path, uniq, self._num_frames, self.num_threads, seek, container
-            )
+            got, tally = _pyav_frames(self.path, uniq, self._num_frames, self.num_threads, seek, container)
+            self.frames_decoded, self.rotation = tally.decoded, tally.rotation
             frames = np.stack([got[int(i)] for i in uniq])
         return torch.from_numpy(np.ascontiguousarray(frames[inverse]))
 
@@ -422,13 +477,19 @@ class Video(OpenedVideo):
         self._close_unread()
 
 
-def read_frames(path: str | Path, indices: Sequence[int], num_threads: int = 1, backend: str = "auto") -> torch.Tensor:
-    """Exact frames at 0-based `indices` (in that order) as uint8 (T, H, W, 3).
+def read_frames(
+    path: str | Path,
+    indices: Sequence[int],
+    num_threads: int = 1,
+    backend: str = "auto",
+    max_pixels: int | None = MAX_FRAME_PIXELS,
+) -> torch.Tensor:
+    """Exact frames at 0-based `indices` (in that order) as uint8 (T, H, W, 3), upright.
 
     Indices past the end are clamped to the last frame. `backend="decord"` forces decord
     (not exact for AVI or MPEG-4 Part 2, kept for tests and speed checks).
     """
-    with Video(path, num_threads=num_threads, backend=backend) as video:
+    with Video(path, num_threads=num_threads, backend=backend, max_pixels=max_pixels) as video:
         return video.read(indices)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 @dataclass
 class Manifest:
     root: str  # paths are relative to it (or absolute)
-    paths: np.ndarray  # bytes (dtype S), UTF-8
+    paths: np.ndarray  # bytes (dtype S), UTF-8 (a file name's undecodable bytes kept as they are)
     labels: np.ndarray  # int64, -1 = unlabelled
     class_names: np.ndarray  # str (dtype U)
     num_frames: np.ndarray = field(default=None)  # int64, -1 = unknown
@@ -48,7 +48,8 @@ class Manifest:
         class_names: Sequence[str],
         num_frames: Sequence[int] | None = None,
     ) -> Manifest:
-        enc = np.array([p.encode("utf-8") for p in paths], dtype=np.bytes_) if len(paths) else np.array([], dtype="S1")
+        enc = [p.encode("utf-8", "surrogateescape") for p in paths]
+        enc = np.array(enc, dtype=np.bytes_) if enc else np.array([], dtype="S1")
         return cls(
             str(root),
             enc,
@@ -61,7 +62,9 @@ class Manifest:
         return len(self.paths)
 
     def relpath(self, i: int) -> str:
-        return self.paths[i].decode("utf-8")
+        """The path as listed; a byte that is not UTF-8 (a file name on Linux) comes back as
+        Python's stand-in character for it (surrogateescape), as `os.walk` gives it."""
+        return self.paths[i].decode("utf-8", "surrogateescape")
 
     def path(self, i: int) -> str:
         return os.path.join(self.root, self.relpath(i))

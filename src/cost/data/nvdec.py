@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .decode import OpenedVideo, VideoReadError, _check_file
+from .decode import MAX_FRAME_PIXELS, OpenedVideo, VideoReadError, probe
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,11 +33,18 @@ def nvdec_unavailable() -> str | None:
 class NvdecVideo(OpenedVideo):
     """Same interface as `decode.Video`: `num_frames`, `read(indices)` -> uint8 (T, H, W, 3) on the GPU."""
 
-    def __init__(self, path, num_threads: int = 1, backend: str = "nvdec", gpu_id: int | None = None):
+    def __init__(
+        self,
+        path,
+        num_threads: int = 1,
+        backend: str = "nvdec",
+        gpu_id: int | None = None,
+        max_pixels: int | None = MAX_FRAME_PIXELS,
+    ):
         import PyNvVideoCodec as nvc
 
         self.path = str(path)
-        _check_file(self.path)
+        probe(self.path, max_pixels, "data.max_frame_pixels")  # a missing file or giant frames: before the GPU
         self.backend = "nvdec"
         self.gpu_id = torch.cuda.current_device() if gpu_id is None else gpu_id
         try:

@@ -1,20 +1,23 @@
 """Dataset tools: `python -m cost.data.tools {validate,resize,build-list} ...`.
 
 * validate: open every listed video in parallel (header, first and last frame); write a clean
-  list and a report of the unreadable ones with the error of each.
+  list, a report of the unreadable ones with the error of each (frames over
+  --max-frame-pixels included), and a list of the rotated ones (read upright).
 * resize: re-encode a folder of videos to a short side (320) as H.264 with frequent keyframes
   (`--keyint 1`: every frame a keyframe, the cheapest to sample), keeping the folder layout;
   resumable (finished files are skipped, each file is written under a temporary name first)
   and parallel.
 * build-list: Kinetics CSV or Moments CSV -> list file `relative/path label` + classes.txt.
 
-A path with a line break or another control character would corrupt a line-based list, so
-every tool reports it as unusable (shown escaped) and never writes it into a list.
+A path with a line break or another control character would corrupt a line-based list, and
+one with bytes that are not UTF-8 cannot be written into a UTF-8 list, so every tool reports
+it as unusable (shown escaped: \n, \x1b, \xff) and never writes it into a list.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import unicodedata
@@ -25,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import annotations as ann
+from .decode import MAX_FRAME_PIXELS
 from .manifest import Manifest
 
 
@@ -51,31 +55,45 @@ def _is_unsafe(ch: str) -> bool:
     return unicodedata.category(ch) in _UNSAFE_CATEGORIES
 
 
+def _undecodable(ch: str) -> bool:
+    """A byte of a file name that is not UTF-8, as os.walk gives it (surrogateescape: U+DC80..U+DCFF)."""
+    return "\udc80" <= ch <= "\udcff"
+
+
+def _escaped(ch: str) -> str:
+    if _undecodable(ch):
+        return f"\\x{ord(ch) - 0xDC00:02x}"  # the byte itself
+    return ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 def shown(path: str) -> str:
-    """`path` with each unsafe character escaped (\\n, \\x1b, \\u2028), safe to print on one line."""
-    return "".join(
-        ch.encode("unicode_escape", "backslashreplace").decode("ascii") if _is_unsafe(ch) else ch for ch in path
-    )
+    """`path` with each unsafe character escaped (\\n, \\x1b, \\u2028, a non-UTF-8 byte as \\xff),
+    safe to print on one line."""
+    return "".join(_escaped(ch) if _is_unsafe(ch) else ch for ch in path)
 
 
 def unsafe_name(path: str) -> str | None:
     """Why `path` cannot go into a list file, or None if it can."""
+    raw = sorted({f"0x{ord(ch) - 0xDC00:02x}" for ch in path if _undecodable(ch)})
+    if raw:
+        return f"unusable file name (bytes {', '.join(raw)} are not UTF-8); rename the file"
     bad = sorted({f"U+{ord(ch):04X}" for ch in path if _is_unsafe(ch)})
     if not bad:
         return None
     return f"unusable file name (contains {', '.join(bad)}: a line break or control character); rename the file"
 
 
-def check_video(path: str) -> str | None:
-    """None if the video opens and its first and last frames decode, else the error text."""
+def check_video(path: str, max_pixels: int | None = None) -> tuple[str | None, int]:
+    """(None if the video opens and its first and last frames decode, else the error text;
+    degrees clockwise a player turns its frames, as the reader does)."""
     from .decode import Video
 
     try:
-        with Video(path) as v:
+        with Video(path, max_pixels=max_pixels, max_pixels_key="--max-frame-pixels") as v:
             v.read([0, v.num_frames - 1])
-        return None
+            return None, v.rotation or 0
     except Exception as e:  # noqa: BLE001 - report every failure, whatever raised it
-        return f"{type(e).__name__}: {e}"
+        return f"{type(e).__name__}: {e}", 0
 
 
 def _load_manifest(args) -> Manifest:
@@ -89,20 +107,31 @@ def _load_manifest(args) -> Manifest:
 def validate(args) -> int:
     m = _load_manifest(args)
     errors = [unsafe_name(m.relpath(i)) for i in range(len(m))]
+    rotation = [0] * len(m)
     usable = [i for i, e in enumerate(errors) if e is None]
     paths = [m.path(i) for i in usable]
+    check = functools.partial(check_video, max_pixels=args.max_frame_pixels or None)
     with _pool(args.workers) as pool:
-        for i, e in zip(usable, _progress(pool.map(check_video, paths, chunksize=8), len(paths), "validate")):
-            errors[i] = e
+        for i, (e, r) in zip(usable, _progress(pool.map(check, paths, chunksize=8), len(paths), "validate")):
+            errors[i], rotation[i] = e, r
     bad = [i for i, e in enumerate(errors) if e is not None]
+    turned = [i for i, r in enumerate(rotation) if r]
     out = Path(args.out or Path(args.annotations).with_suffix(""))
     clean, report = out.parent / f"{out.name}.clean.txt", out.parent / f"{out.name}.unreadable.tsv"
+    rotated = out.parent / f"{out.name}.rotated.tsv"
     m.subset([e is None for e in errors]).write_list(clean)
     with open(report, "w", encoding="utf-8") as f:
         f.write("path\terror\n")
         for i in bad:
             f.write(f"{shown(m.relpath(i))}\t{shown(errors[i])}\n")
-    print(f"{len(m) - len(bad)} of {len(m)} videos readable; clean list: {clean}; unreadable ({len(bad)}): {report}")
+    with open(rotated, "w", encoding="utf-8") as f:
+        f.write("path\tclockwise_degrees\n")
+        for i in turned:
+            f.write(f"{shown(m.relpath(i))}\t{rotation[i]}\n")
+    print(
+        f"{len(m) - len(bad)} of {len(m)} videos readable; clean list: {clean}; unreadable ({len(bad)}): {report}; "
+        f"rotated by their metadata, read upright ({len(turned)}): {rotated}"
+    )
     return 0
 
 
@@ -182,6 +211,11 @@ def build_list(args) -> int:
         m = ann.read_moments_csv(
             args.csv, videos, ann.read_moments_categories(args.categories), key="csv", videos_key="--videos"
         )
+    if (m.labels < 0).any():
+        raise SystemExit(
+            f"{args.csv} has no 'label' column (Kinetics' test CSV has none), and a list file needs a "
+            "label on every line; build lists from the labelled train and validate CSVs"
+        )
     root = Path(args.root) if args.root else videos
     for name in m.class_names:
         if unsafe_name(name):
@@ -218,6 +252,12 @@ def main(argv=None) -> int:
     v.add_argument("--root", help="folder the list's paths are relative to (default: the list's folder)")
     v.add_argument("--out", help="output prefix (default: the list path without extension)")
     v.add_argument("--workers", type=int, default=os.cpu_count())
+    v.add_argument(
+        "--max-frame-pixels",
+        type=int,
+        default=MAX_FRAME_PIXELS,
+        help=f"frames with more pixels are unreadable (default {MAX_FRAME_PIXELS}: 4K UHD either way; 0: no limit)",
+    )
     r = sub.add_parser("resize", help="re-encode to a short side with frequent keyframes (resumable)")
     r.add_argument("src")
     r.add_argument("dst")
