@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import numpy as np
@@ -11,6 +12,7 @@ from cost.data import (
     Manifest,
     kinetics_class_names,
     read_class_folders,
+    read_class_names,
     read_kinetics_csv,
     read_list_file,
     read_moments_categories,
@@ -136,3 +138,86 @@ def test_manifest_arrays_and_list_round_trip(tmp_path):
     back = read_list_file(tmp_path / "out.txt", tmp_path, ["a", "b"])
     assert [back.relpath(i) for i in range(2)] == ["x/ä.mp4", "y.mp4"] and back.labels.tolist() == [1, 0]
     assert len(m.subset(np.array([False, True]))) == 1
+
+
+# ---------------------------------------------------------------- untrusted annotation files (issue 20)
+BOM = "\ufeff"
+
+
+def test_byte_order_mark_is_read_as_text_start(tmp_path, clip):
+    """A spreadsheet's UTF-8 export starts with a BOM; it used to turn 'label' into an unknown column."""
+    put(tmp_path / "v" / "abc_000001_000011.mp4", clip)
+    csv_path = tmp_path / "train.csv"
+    rows = "label,youtube_id,time_start,time_end,split\nzumba,abc,1,11,train\nabseiling,x,0,10,train\n"
+    csv_path.write_text(BOM + rows)
+    m = read_kinetics_csv(csv_path, tmp_path / "v")
+    assert m.class_names.tolist() == ["abseiling", "zumba"] and m.labels.tolist() == [1, 0]
+    assert kinetics_class_names(csv_path) == ["abseiling", "zumba"]
+    (tmp_path / "list.txt").write_text(BOM + "v/abc_000001_000011.mp4 1\n")
+    assert read_list_file(tmp_path / "list.txt", tmp_path).relpath(0) == "v/abc_000001_000011.mp4"
+    (tmp_path / "classes.txt").write_text(BOM + "abseiling\nzumba\n")
+    assert read_class_names(tmp_path / "classes.txt") == ["abseiling", "zumba"]
+    (tmp_path / "cats.txt").write_text(BOM + "run,0\nsit,1\n")
+    assert read_moments_categories(tmp_path / "cats.txt") == ["run", "sit"]
+
+
+def test_list_labels_are_class_indices(tmp_path):
+    (tmp_path / "neg.txt").write_text("a.mp4 0\nb.mp4 -1\n")
+    with pytest.raises(ValueError, match=r"neg\.txt:2: label -1 is negative"):
+        read_list_file(tmp_path / "neg.txt", tmp_path)
+    (tmp_path / "sup.txt").write_text("a.mp4 \u00b3\n")  # a superscript 3 passes str.isdigit, not int()
+    with pytest.raises(ValueError, match=r"sup\.txt:1: expected 'relative/path label_index'"):
+        read_list_file(tmp_path / "sup.txt", tmp_path)
+    (tmp_path / "val.txt").write_text("a.mp4 0\nb.mp4 5\n")
+    with pytest.raises(ValueError, match=r"val\.txt:2: label 5 is outside the 3 classes .*\(0\.\.2\)"):
+        read_list_file(tmp_path / "val.txt", tmp_path, ["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("zumba,abc,1\n", r"train\.csv:2: the row has 3 of the 5 fields.*time_end,split"),
+        ("zumba,abc,one,11,train\n", r"train\.csv:2: time 'one' is not a number of seconds"),
+        ("zumba,abc,1,nan,train\n", r"train\.csv:2: time 'nan' is not a number of seconds"),
+        ("zumba,abc,1,11,train\nzumba,d\xe9j\xe0,1,11,train\n", r"train\.csv:3: byte 0xe9 is not UTF-8"),
+    ],
+)
+def test_malformed_kinetics_rows_name_file_and_line(tmp_path, body, message):
+    data = b"label,youtube_id,time_start,time_end,split\n" + body.encode("latin-1")
+    (tmp_path / "train.csv").write_bytes(data)
+    with pytest.raises(ValueError, match=message):
+        read_kinetics_csv(tmp_path / "train.csv", tmp_path)
+
+
+def test_malformed_list_and_categories_name_file_and_line(tmp_path):
+    (tmp_path / "list.txt").write_bytes(b"a.mp4 0\n\xff.mp4 1\n")
+    with pytest.raises(ValueError, match=r"list\.txt:2: byte 0xff is not UTF-8 text; save the file as UTF-8"):
+        read_list_file(tmp_path / "list.txt", tmp_path)
+    (tmp_path / "cats.txt").write_text("run,0\nsit,one\n")
+    with pytest.raises(ValueError, match=r"cats\.txt:2: expected 'name,index'"):
+        read_moments_categories(tmp_path / "cats.txt")
+
+
+def test_duplicate_rows_are_dropped_with_a_warning(tmp_path, caplog):
+    (tmp_path / "list.txt").write_text("a.mp4 0\nb.mp4 1\n./a.mp4 0\nb.mp4 1\nc.mp4 1\n")
+    with caplog.at_level(logging.WARNING, logger="cost.data"):
+        m = read_list_file(tmp_path / "list.txt", tmp_path)
+    assert [m.relpath(i) for i in range(len(m))] == ["a.mp4", "b.mp4", "c.mp4"] and m.labels.tolist() == [0, 1, 1]
+    assert "lists 2 video(s) more than once" in caplog.text
+    assert f"{tmp_path / 'list.txt'}:3, {tmp_path / 'list.txt'}:4" in caplog.text
+    (tmp_path / "k.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\nzumba,abc,1,11,train\nzumba,abc,1.0,11,train\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="cost.data"):
+        assert len(read_kinetics_csv(tmp_path / "k.csv", tmp_path)) == 1
+    assert f"{tmp_path / 'k.csv'}:3" in caplog.text
+
+
+def test_one_video_with_two_labels_is_refused(tmp_path):
+    (tmp_path / "list.txt").write_text("a.mp4 0\nb.mp4 1\na.mp4 1\n")
+    with pytest.raises(ValueError, match=r"list\.txt:3: a\.mp4 is listed again with label '1', but line 1 .*'0'"):
+        read_list_file(tmp_path / "list.txt", tmp_path)
+    (tmp_path / "cats.txt").write_text("run,0\nsit,1\n")
+    (tmp_path / "m.csv").write_text("run/a.mp4,run,3,0\nrun/a.mp4,sit,3,0\n")
+    with pytest.raises(ValueError, match=r"m\.csv:2: run/a\.mp4 is listed again with label 'sit', but line 1"):
+        read_moments_csv(tmp_path / "m.csv", tmp_path, read_moments_categories(tmp_path / "cats.txt"))

@@ -125,6 +125,7 @@ def test_data_configs_instantiate(tmp_path, name, frames, stride):
     assert isinstance(dm, VideoDataModule)
     assert dm.num_frames == frames and dm.stride == stride
     assert dm.batch_size == 3 and dm.test_crops == 3
+    assert dm.max_frame_pixels == 3840 * 2160  # data.max_frame_pixels reaches the data module
     assert str(dm.root).startswith(str(tmp_path / "data"))
 
 
