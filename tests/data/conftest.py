@@ -174,3 +174,36 @@ def cut_faststart(tmp_path_factory) -> Path:
     data = full.read_bytes()
     (d / "cut.mp4").write_bytes(data[: int(len(data) * 0.3)])
     return d / "cut.mp4"
+
+
+def encode_turned(path: Path, frames: np.ndarray, matrix=None, degrees: int | None = None) -> Path:
+    """H.264 with a display matrix in the container, as a phone writes one (`matrix`: FFmpeg's
+    9 numbers) or as PyAV builds it from `degrees` counterclockwise; the coded frames stay as given."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        s.options = {"bf": "2", "g": "6"}
+        if matrix is not None:
+            s.set_display_matrix(matrix)
+        else:
+            s.set_display_rotation(degrees)
+        for f in frames:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(s.encode())
+    return path
+
+
+def encode_grey(path: Path, width: int, height: int, n: int = 1) -> Path:
+    """`n` flat grey frames, as small a file as libx264 makes (a huge frame size in a few KB)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.options = {"preset": "ultrafast", "crf": "51"}
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([128]) * plane.buffer_size)
+        for i in range(n):
+            frame.pts = i
+            c.mux(s.encode(frame))
+        c.mux(s.encode())
+    return path

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cost.data import Video, VideoReadError, count_frames, probe, read_frames, train_indices, uniform_indices
-from cost.data.decode import clear_probe_cache, decord_available
+from cost.data.decode import check_frame_size, clear_probe_cache, decord_available
 
 from .conftest import (
     EXTRA_VIDEOS,
@@ -17,6 +17,8 @@ from .conftest import (
     VIDEO_SPECS,
     decodable_frames,
     encode,
+    encode_grey,
+    encode_turned,
     needs_shared,
     pattern_frames,
     pyav_reference,
@@ -327,3 +329,58 @@ def test_short_videos_still_read_whole(tmp_path, short_video, backend):
         for idx in (train_indices(20, 8, 8, rng, short_video), uniform_indices(20, 8, 8, 3, short_video).ravel()):
             with Video(path, backend=backend) as video:
                 assert (video.read(idx).numpy() == ref[idx]).all()
+
+
+# ---------------------------------------------------------------- giant frames and rotation (issue 20)
+def test_frames_over_max_pixels_are_refused_before_reading(tmp_path):
+    big = encode_grey(tmp_path / "big.mp4", 96, 96, n=2)
+    for _ in range(2):  # the first probe opens the file, the second comes from the cache: both check
+        with pytest.raises(VideoReadError, match=r"big\.mp4.*96x96 = 9216 pixels, more than max_pixels=4096"):
+            probe(big, max_pixels=64 * 64)
+    with pytest.raises(VideoReadError, match=r"96x96 .*more than data\.max_frame_pixels=4096"):
+        Video(big, max_pixels=64 * 64, max_pixels_key="data.max_frame_pixels")
+    with pytest.raises(VideoReadError, match="96x96"):
+        read_frames(big, [0, 1], max_pixels=64 * 64)
+    assert read_frames(big, [0, 1]).shape == (2, 96, 96, 3)  # the default admits it
+    assert read_frames(big, [0], max_pixels=None).shape == (1, 96, 96, 3)  # None: no limit
+
+
+def test_default_limit_admits_4k_uhd_either_way_and_refuses_larger(tmp_path):
+    for width, height in ((3840, 2160), (2160, 3840)):
+        check_frame_size("uhd.mp4", width, height)
+    for width, height in ((3841, 2160), (2160, 3841)):
+        with pytest.raises(VideoReadError, match=rf"{width}x{height} = {width * height} pixels"):
+            check_frame_size("big.mp4", width, height)
+    huge = encode_grey(tmp_path / "huge.mp4", 4096, 4096)  # 50 KB, 16.8 megapixels a frame
+    with pytest.raises(VideoReadError, match=r"4096x4096 = 16777216 pixels, more than max_pixels=8294400"):
+        read_frames(huge, [0])
+
+
+PHONE_PORTRAIT = [0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30]  # a phone held upright: turn 90 clockwise
+
+
+@pytest.mark.parametrize(
+    "suffix, turn, quarter_turns",  # quarter_turns: np.rot90's k (counterclockwise) that shows it upright
+    [
+        (".mp4", dict(matrix=PHONE_PORTRAIT), -1),
+        (".mkv", dict(matrix=PHONE_PORTRAIT), -1),
+        (".mp4", dict(degrees=90), 1),
+        (".mp4", dict(degrees=180), 2),
+    ],
+)
+def test_rotated_video_reads_as_a_player_shows_it(tmp_path, suffix, turn, quarter_turns):
+    frames = pattern_frames(20, width=64, height=48, seed=3)
+    frames[:, :8, :8] = 255  # a white corner at the coded picture's top left
+    path = encode_turned(tmp_path / f"turned{suffix}", frames, **turn)
+    coded = pyav_reference(path)  # PyAV's plain decode: the frames as stored, not turned
+    assert coded.shape == (20, 48, 64, 3)
+    want = np.rot90(coded, quarter_turns, axes=(1, 2))
+    idx = [0, 7, 19, 3]
+    with Video(path) as video:
+        got = video.read(idx).numpy()
+        assert video.rotation == -90 * quarter_turns % 360
+    np.testing.assert_array_equal(got, want[idx])
+    if turn.get("matrix") is PHONE_PORTRAIT:  # the corner goes to the top right, as on the phone's screen
+        assert got.shape == (4, 64, 48, 3) and got[0, :8, -8:].min() > 200 and got[0, :8, :8].max() < 200
+    if decord_available():  # decord turns them itself (or fails and hands the read to PyAV): the same
+        np.testing.assert_array_equal(read_frames(path, idx, backend="decord").numpy(), want[idx])

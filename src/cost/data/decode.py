@@ -407,6 +407,15 @@ def _warn_decord_inexact(format: str, codec: str) -> None:
     )
 
 
+@functools.cache
+def _warn_decord_rotated(format: str) -> None:
+    log.warning(
+        "backend=decord: a video in %s has a display rotation, which decord 0.6.0 does not apply in every "
+        "container; such videos are read with PyAV, upright (docs/decoding.md)",
+        format,
+    )
+
+
 class Video(OpenedVideo):
     """One opened video: `num_frames`, then `read(indices)` (frames upright). Use one per dataset item.
 
@@ -433,6 +442,9 @@ class Video(OpenedVideo):
         self._vr = None
         self.frames_decoded: int | None = None  # by the last read's PyAV path (None: decord read it)
         self.rotation: int | None = None  # degrees clockwise the last PyAV read turned the frames
+        if self.backend == "decord" and self._first_frame_turned():
+            _warn_decord_rotated(self.info.format)
+            self.backend = "pyav"
         if self.backend == "decord":
             if not self.info.decord_exact:
                 _warn_decord_inexact(self.info.format, self.info.codec)
@@ -447,6 +459,18 @@ class Video(OpenedVideo):
         else:
             count = self.info.num_frames or _pyav_count(self.path)
         self._set_num_frames(count)
+
+    def _first_frame_turned(self) -> bool:
+        """Whether the display matrix turns the frames (decord turns them in MP4, not in MKV):
+        one PyAV frame decoded, for `backend="decord"` only."""
+        try:
+            with self._unread or _open_video(self.path, self.num_threads) as container:
+                frame = next(container.decode(video=0), None)
+        except Exception:  # noqa: BLE001 - a damaged file: decord and the PyAV fallback report it
+            return False
+        finally:
+            self._unread = None
+        return frame is not None and round(frame.rotation / 90) % 4 != 0
 
     def _close_unread(self) -> None:
         if self._unread is not None:
