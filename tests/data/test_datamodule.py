@@ -342,3 +342,62 @@ def test_unknown_decode_backend_names_the_key(tmp_path):
 
     with pytest.raises(ValueError, match="data.decode_backend"):
         VideoDataModule(format="list", root=str(tmp_path), decode_backend="ffmpeg")
+
+
+# ---------------------------------------------------------------- untrusted labels and frames (issue 20)
+def _list_root(tmp_path, synthetic_root, n=6):
+    """A list-format root with `n` synthetic training videos; returns (root, their lines)."""
+    root = tmp_path / "lists"
+    lines = []
+    for line in (synthetic_root / "train.txt").read_text().splitlines()[:n]:
+        rel, label = line.rsplit(maxsplit=1)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(synthetic_root / rel, root / rel)
+        lines.append(line)
+    return root, lines
+
+
+def test_val_label_outside_the_training_classes_stops_setup(tmp_path, synthetic_root):
+    root, lines = _list_root(tmp_path, synthetic_root)
+    train = [f"{line.rsplit(maxsplit=1)[0]} {i % 3}" for i, line in enumerate(lines)]  # classes 0..2
+    (root / "train.txt").write_text("\n".join(train) + "\n")
+    (root / "val.txt").write_text(f"{train[0]}\n{train[1].rsplit(maxsplit=1)[0]} 7\n")
+    dm = make_dm(root, format="list", train_split="train.txt", val_split="val.txt", test_split="val.txt")
+    with pytest.raises(ValueError, match=r"val\.txt:2: label 7 is outside the 3 classes of the training split"):
+        dm.setup("fit")
+    (root / "train.txt").write_text("\n".join([*train, f"{train[0].rsplit(maxsplit=1)[0]}x.mp4 -1"]) + "\n")
+    with pytest.raises(ValueError, match=r"train\.txt:7: label -1 is negative"):  # was an IndexError mid-training
+        make_dm(root, format="list", train_split="train.txt", val_split="train.txt").setup("fit")
+
+
+def test_unlabelled_kinetics_split_stops_setup(tmp_path):
+    root = tmp_path / "k"
+    (root / "train").mkdir(parents=True)
+    (root / "train.csv").write_text("label,youtube_id,time_start,time_end,split\nzumba,a,0,10,train\n")
+    (root / "test.csv").write_text("youtube_id,time_start,time_end,split\nb,0,10,test\n")
+    dm = VideoDataModule(format="kinetics", root=str(root), train_split="train.csv", test_split="test.csv")
+    with pytest.raises(ValueError, match=r"test\.csv has no 'label' column.*data\.test_split needs a labelled"):
+        dm.setup("test")
+
+
+def test_frames_over_max_frame_pixels_are_swapped_in_training_and_named_in_evaluation(tmp_path, synthetic_root, caplog):
+    from .conftest import encode_grey
+
+    root, lines = _list_root(tmp_path, synthetic_root)  # 64x48 videos: 3072 pixels
+    encode_grey(root / "big.mp4", 96, 96, n=40)  # 9216 pixels
+    (root / "train.txt").write_text("\n".join([*lines, "big.mp4 0"]) + "\n")
+    dm = make_dm(
+        root, format="list", train_split="train.txt", val_split="train.txt", batch_size=7, max_frame_pixels=64 * 64
+    )
+    dm.setup("fit")
+    with caplog.at_level(logging.WARNING, logger="cost.data"):
+        batch = next(iter(dm.train_dataloader()))
+    big = str(root / "big.mp4")
+    assert batch["clips"].shape[0] == 7 and 6 not in batch["index"].tolist()  # swapped for another video
+    assert dm.datasets["train"].replacements >= 1  # and counted
+    assert f"replacing unreadable training video {big}" in caplog.text
+    assert "96x96 = 9216 pixels, more than data.max_frame_pixels=4096" in caplog.text
+    skipped = [p for b in dm.val_dataloader() for p in b["skipped"]]
+    assert skipped == [big]  # evaluation names it
+    with pytest.raises(ValueError, match="data.max_frame_pixels must be a whole number >= 1"):
+        make_dm(root, max_frame_pixels=0)
