@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -199,3 +200,65 @@ def test_resize_keyint_1_is_all_intra_and_read_one_frame_per_sampled_frame(tmp_p
     with Video(dst / "long.mp4", backend="pyav") as video:
         video.read([100, 3, 50, 140])
         assert video.frames_decoded == 4
+
+
+# ---------------------------------------------------------------- untrusted inputs (issue 20)
+def test_build_list_reads_a_csv_with_a_byte_order_mark(tmp_path, video_dir):
+    vids = tmp_path / "train"
+    vids.mkdir()
+    shutil.copyfile(video_dir / "h264_nob.mkv", vids / "abc_000001_000011.mkv")
+    rows = "label,youtube_id,time_start,time_end,split\nzumba,abc,1,11,train\nabseiling,xyz,0,10,train\n"
+    (tmp_path / "train.csv").write_text("\ufeff" + rows, encoding="utf-8")  # as a spreadsheet exports it
+    out = tmp_path / "lists" / "train.txt"
+    proc = run_tool("build-list", "kinetics", tmp_path / "train.csv", "--videos", vids, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().splitlines() == ["abc_000001_000011.mkv 1", "xyz_000000_000010.mp4 0"]
+    assert (out.parent / "classes.txt").read_text().split() == ["abseiling", "zumba"]
+    # An unlabelled CSV (Kinetics' test CSV) is refused; the classes.txt beside --out is kept.
+    (tmp_path / "test.csv").write_text("youtube_id,time_start,time_end,split\nabc,1,11,test\n")
+    proc = run_tool("build-list", "kinetics", tmp_path / "test.csv", "--videos", vids, "--out", out)
+    assert proc.returncode != 0 and "has no 'label' column" in proc.stderr
+    assert (out.parent / "classes.txt").read_text().split() == ["abseiling", "zumba"]
+    (tmp_path / "short.csv").write_text(rows + "zumba,def\n")
+    proc = run_tool("build-list", "kinetics", tmp_path / "short.csv", "--videos", vids, "--out", out)
+    assert proc.returncode != 0 and f"{tmp_path / 'short.csv'}:4: the row has 2 of the 5 fields" in proc.stderr
+
+
+def test_validate_reports_giant_frames_and_rotated_videos(tmp_path, video_dir):
+    from .conftest import encode_grey, encode_turned, pattern_frames
+
+    (tmp_path / "v").mkdir()
+    shutil.copyfile(video_dir / "h264_nob.mkv", tmp_path / "v" / "ok.mkv")
+    encode_grey(tmp_path / "v" / "big.mp4", 96, 96, n=2)
+    encode_turned(tmp_path / "v" / "phone.mp4", pattern_frames(6), degrees=-90)
+    (tmp_path / "train.txt").write_text("v/ok.mkv 0\nv/big.mp4 1\nv/phone.mp4 1\n")
+    proc = run_tool("validate", tmp_path / "train.txt", "--workers", 1, "--max-frame-pixels", 64 * 64)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 of 3 videos readable" in proc.stdout and "read upright (1)" in proc.stdout
+    assert (tmp_path / "train.clean.txt").read_text().splitlines() == ["v/ok.mkv 0", "v/phone.mp4 1"]
+    report = (tmp_path / "train.unreadable.tsv").read_text().splitlines()
+    assert report[1].startswith("v/big.mp4\t") and "96x96 = 9216 pixels, more than --max-frame-pixels=4096" in report[1]
+    assert (tmp_path / "train.rotated.tsv").read_text().splitlines() == ["path\tclockwise_degrees", "v/phone.mp4\t90"]
+    proc = run_tool("validate", tmp_path / "train.txt", "--workers", 1)  # the default admits 96x96
+    assert "3 of 3 videos readable" in proc.stdout
+
+
+def test_validate_never_crashes_on_a_name(tmp_path, video_dir):
+    root = tmp_path / "folders"
+    (root / "a").mkdir(parents=True)
+    shutil.copyfile(video_dir / "h264_nob.mkv", root / "a" / "ok.mkv")
+    with open(os.path.join(os.fsencode(root / "a"), b"caf\xe9.mkv"), "wb") as f:  # Latin-1, not UTF-8
+        f.write((video_dir / "h264_nob.mkv").read_bytes())
+    proc = run_tool("validate", root, "--format", "folder", "--out", tmp_path / "out", "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 2 videos readable" in proc.stdout
+    assert (tmp_path / "out.clean.txt").read_text().splitlines() == ["a/ok.mkv 0"]
+    rows = dict(line.split("\t", 1) for line in (tmp_path / "out.unreadable.tsv").read_text().splitlines()[1:])
+    assert rows == {"a/caf\\xe9.mkv": "unusable file name (bytes 0xe9 are not UTF-8); rename the file"}
+
+    (tmp_path / "d" / "x.mp4").mkdir(parents=True)  # a directory with a video's name
+    (tmp_path / "list.txt").write_text("d/x.mp4 0\nd/none.mp4 0\n")
+    proc = run_tool("validate", tmp_path / "list.txt", "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    errors = dict(line.split("\t", 1) for line in (tmp_path / "list.unreadable.tsv").read_text().splitlines()[1:])
+    assert "it is a directory, not a video file" in errors["d/x.mp4"] and "file not found" in errors["d/none.mp4"]
