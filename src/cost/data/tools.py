@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import sys
 import unicodedata
@@ -83,7 +84,7 @@ def unsafe_name(path: str) -> str | None:
     return f"unusable file name (contains {', '.join(bad)}: a line break or control character); rename the file"
 
 
-def check_video(path: str, max_pixels: int | None = None) -> tuple[str | None, int]:
+def check_video(path: str, max_pixels: int | None = MAX_FRAME_PIXELS) -> tuple[str | None, int]:
     """(None if the video opens and its first and last frames decode, else the error text;
     degrees clockwise a player turns its frames, as the reader does)."""
     from .decode import Video
@@ -281,7 +282,11 @@ def main(argv=None) -> int:
     b.add_argument("--categories", help="Moments: moments_categories.txt")
     b.add_argument("--skip-missing", action="store_true", help="leave out videos missing on disk")
     args = p.parse_args(argv)
-    return {"validate": validate, "resize": resize, "build-list": build_list}[args.command](args)
+    logging.basicConfig(format="%(levelname)s: %(message)s")  # the readers' warnings (repeated rows)
+    try:
+        return {"validate": validate, "resize": resize, "build-list": build_list}[args.command](args)
+    except (ValueError, FileNotFoundError) as e:  # a bad annotation file: its file:line message, no traceback
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
