@@ -401,3 +401,13 @@ def test_frames_over_max_frame_pixels_are_swapped_in_training_and_named_in_evalu
     assert skipped == [big]  # evaluation names it
     with pytest.raises(ValueError, match="data.max_frame_pixels must be a whole number >= 1"):
         make_dm(root, max_frame_pixels=0)
+
+
+def test_a_directory_with_a_video_name_is_called_a_directory(tmp_path, synthetic_root, caplog):
+    root, lines = _list_root(tmp_path, synthetic_root, n=4)
+    (root / "x.mp4").mkdir()
+    (root / "train.txt").write_text("\n".join([*lines, "x.mp4 0"]) + "\n")
+    with caplog.at_level(logging.WARNING, logger="cost.data"):
+        make_dm(root, format="list", train_split="train.txt", val_split="train.txt").setup("fit")
+    assert f"1 of 5 videos listed for the train split are missing on disk (first: {root / 'x.mp4'}; " in caplog.text
+    assert f"1 of them are directories, first: {root / 'x.mp4'})" in caplog.text
