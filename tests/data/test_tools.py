@@ -262,3 +262,17 @@ def test_validate_never_crashes_on_a_name(tmp_path, video_dir):
     assert proc.returncode == 0, proc.stderr
     errors = dict(line.split("\t", 1) for line in (tmp_path / "list.unreadable.tsv").read_text().splitlines()[1:])
     assert "it is a directory, not a video file" in errors["d/x.mp4"] and "file not found" in errors["d/none.mp4"]
+
+
+def test_resize_keeps_a_phone_video_upright(tmp_path):
+    from cost.data import read_frames
+
+    from .conftest import encode_turned, pattern_frames
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    encode_turned(src / "phone.mp4", pattern_frames(6, width=64, height=48), degrees=-90)
+    proc = run_tool("resize", src, dst, "--short-side", 32, "--workers", 1)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert read_frames(src / "phone.mp4", [0]).shape == (1, 64, 48, 3)  # portrait, as the phone shows it
+    assert read_frames(dst / "phone.mp4", [0]).shape == (1, 42, 32, 3)  # still portrait, short side 32

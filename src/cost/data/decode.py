@@ -93,7 +93,7 @@ class VideoInfo:
     format: str  # PyAV container format name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "avi"
     codec: str  # e.g. "h264", "mpeg4"
     num_frames: int  # from the container header; 0 when unknown
-    height: int
+    height: int  # coded size: before a display rotation (seen only on decoded frames)
     width: int
 
     @property
@@ -158,7 +158,7 @@ def _probe(key: tuple[str, int, int], num_threads: int = 1, max_pixels=MAX_FRAME
 
     A PyAV read goes on with that container rather than opening the file a second time
     (2 ms of a 19 ms clip); whoever gets it closes it. The frame size is checked on every call
-    (the limit may differ between callers), before anything is decoded.
+    (the limit may differ between callers), before any frame is read.
     """
     info = _probed.get(key)
     if info is not None:

@@ -156,6 +156,8 @@ def resize_video(src: str, dst: str, short_side: int = 320, keyint: int = 16, cr
             s_out.options = {"crf": str(crf), "g": str(keyint), "preset": "veryfast"}
             step = 1 / Fraction(rate)
             for i, frame in enumerate(inp.decode(s_in)):
+                if i == 0 and frame.rotation:
+                    s_out.set_display_rotation(frame.rotation)  # a phone video stays upright
                 f = frame.reformat(width=nw, height=nh, format="yuv420p")
                 f.pts, f.time_base = i, step  # constant frame rate, numbered from 0
                 out.mux(s_out.encode(f))
