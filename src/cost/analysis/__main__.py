@@ -4,8 +4,8 @@
 ``table`` prints a markdown table of our training runs next to the paper's and the authors'
 numbers (one row per configuration and test views, seeds averaged), then eval.py re-tests
 apart and the results.json files that matched no row, and writes it (and a CSV) to ``--out``.
-``compare`` lists the classes whose test accuracy
-differs most between two runs (their class_accuracy.csv).
+``compare`` lists the classes whose test accuracy differs most between two runs (their
+class_accuracy.csv).
 """
 
 from __future__ import annotations
