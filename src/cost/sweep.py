@@ -203,8 +203,9 @@ def main(argv=None) -> int:
     jobs = [describe(overrides) for overrides in expanded]
     print(f"{len(jobs)} job(s)")
     for i, job in enumerate(jobs, 1):
-        print(f"[{i}/{len(jobs)}] python -m cost.run {shlex.join(job.overrides)}", flush=True)
+        command = f"python -m cost.run {shlex.join(job.overrides)}"
         if args.dry_run:
+            print(f"[{i}/{len(jobs)}] {command}", flush=True)
             continue
         stop = next((j for j in jobs[: i - 1] if j.status != "done"), None)
         why = blocked(job, jobs[: i - 1])
@@ -212,8 +213,9 @@ def main(argv=None) -> int:
             why = f"not started: {stop.name} {stop.status} (--keep-going runs the jobs that do not depend on it)"
         if why:
             job.status, job.why = "skipped", why
-            print(f"[{i}/{len(jobs)}] skipped: {why}", flush=True)
+            print(f"[{i}/{len(jobs)}] {job.name} skipped: {why}", flush=True)
             continue
+        print(f"[{i}/{len(jobs)}] {command}", flush=True)
         start = time.time()
         run_job(job)
         why = f": {job.why}" if job.why else ""
