@@ -53,7 +53,9 @@ def views(run: dict) -> int | None:
     """Test views per video (clips x crops): 10x1 and 4x3 are different rows."""
     if run.get("views_per_video") is not None:
         return int(run["views_per_video"])
-    return int(run["num_views"]) // int(run["num_videos"]) if run.get("num_videos") else None
+    if run.get("num_videos") and run.get("num_views") is not None:  # files older than views_per_video
+        return int(run["num_views"]) // int(run["num_videos"])
+    return None
 
 
 def run_key(run: dict) -> tuple:
