@@ -153,7 +153,7 @@ def test_a_finished_run_is_a_complete_training_results_json_at_its_max_steps(tmp
     assert unfinished(run).endswith("lacks num_videos")
 
 
-def test_sweep_does_not_start_a_fine_tune_from_an_unfinished_run(data_dir, tmp_path, capsys):
+def test_sweep_does_not_start_a_fine_tune_from_an_unfinished_run(tmp_path, capsys):
     """The 8-frame run (outside this sweep) stopped at step 20 of 40: the 32-frame job is
     skipped before it starts, the sweep names it and exits 1."""
     from cost.sweep import main
@@ -161,7 +161,7 @@ def test_sweep_does_not_start_a_fine_tune_from_an_unfinished_run(data_dir, tmp_p
     write_results(tmp_path / "runs" / F8, max_steps=40, global_step=20)
     (tmp_path / "runs" / F8 / "checkpoints").mkdir()
     (tmp_path / "runs" / F8 / "checkpoints" / "best.ckpt").write_bytes(b"step 20")  # what auto would pick
-    code = main([arg for arg in frames_sweep(data_dir, tmp_path) if arg != "frames=8,32"] + ["frames=32"])
+    code = main([arg for arg in frames_sweep(tmp_path / "data", tmp_path) if arg != "frames=8,32"] + ["frames=32"])
     out = capsys.readouterr().out
     assert code == 1
     assert f"  skipped  {F32}: fine-tunes {F8}, which has not finished: " in out
