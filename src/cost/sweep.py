@@ -5,6 +5,12 @@ DDP cannot do (each rank would re-run the sweep). This driver expands the same s
 ``hydra.sweeper.params`` of an experiment plus any ``key=a,b`` overrides, and starts
 ``python -m cost.run`` once per combination.
 
+A job is done when it exits 0 and its run directory holds a finished training run (a
+results.json it wrote, at trainer.max_steps; ``cost.results``). The first job that is not done
+stops the sweep (``--keep-going``: only the jobs that fine-tune from it are skipped); a
+32-frame job starts only from a finished 8-frame run. The sweep ends with one line per job
+(done / failed / skipped, and why) and exits 1 unless every job is done.
+
     python -m cost.sweep experiment=table4_moments trainer.devices=8
     python -m cost.sweep experiment=mini_reproduction --dry-run
     python -m cost.sweep experiment=table5_kinetics --estimate      # GPU-hours, runs nothing
@@ -20,7 +26,12 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from cost.results import stamp, steps_to_finish, unfinished
 from cost.training.config import CONFIG_DIR, NUMERIC_GROUPS, REPO_ROOT, quote_numeric_choices, register_resolvers
 
 
@@ -98,11 +109,82 @@ def print_estimates(jobs: list[list[str]], tflops: float) -> None:
     print(f"| total | | | | {sum(r['EFLOP'] for r in rows):.2f} | {sum(r['gpu_hours'] for r in rows):,.0f} |")
 
 
+@dataclass
+class Job:
+    """One job of the sweep: its overrides, the run directory it writes, the run directory it
+    fine-tunes from (``frames.init_checkpoint``), and how it went."""
+
+    overrides: list[str]
+    name: str
+    run_dir: Path
+    init_dir: Path | None  # frames.init_checkpoint=auto: the 8-frame run (frames.init_run)
+    init_auto: bool
+    max_steps: int | None
+    status: str = "pending"  # then done, failed or skipped
+    why: str = ""
+
+
+def _path(value) -> Path:
+    """A config path as the job (cwd: the repository) reads it."""
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def describe(overrides: list[str]) -> Job:
+    """The job's run directory and fine-tune source, from its composed config."""
+    cfg = compose_config(quote_numeric_choices(overrides), return_hydra_config=True)
+    raw_output_dir = str(OmegaConf.to_container(cfg.paths, resolve=False)["output_dir"])
+    run_dir = _path(cfg.hydra.run.dir if "${hydra:" in raw_output_dir else cfg.paths.output_dir)
+    init = cfg.frames.get("init_checkpoint")
+    init_dir = None
+    if init == "auto":
+        init_dir = _path(cfg.paths.log_dir) / "runs" / str(cfg.frames.init_run)
+    elif init:  # a checkpoint path: a dependency when it lies in another job's run directory
+        init_dir = _path(init).parent.parent
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    return Job(overrides, str(cfg.name), run_dir, init_dir, init == "auto", steps_to_finish(trainer))
+
+
+def run_job(job: Job) -> None:
+    """Run the job as its own process; done only with exit code 0 and a finished run
+    (``cost.results.unfinished``): a job stopped by a signal may still exit 0."""
+    before = stamp(job.run_dir)
+    code = subprocess.call([sys.executable, "-m", "cost.run", *job.overrides], cwd=REPO_ROOT)
+    why = unfinished(job.run_dir, before, job.max_steps)
+    if code != 0:
+        job.status, job.why = "failed", f"exit code {code}" + (f"; {why}" if why else "")
+    elif why:
+        job.status, job.why = "failed", f"exit code 0 but {why}"
+    else:
+        job.status = "done"
+
+
+def blocked(job: Job, earlier: list[Job]) -> str | None:
+    """Why the job must not start: the run it fine-tunes did not finish."""
+    if job.init_dir is None:
+        return None
+    source = next((j for j in earlier if j.run_dir == job.init_dir), None)
+    if source is not None and source.status != "done":
+        return f"fine-tunes {source.name}, which {'was ' if source.status == 'skipped' else ''}{source.status}"
+    if job.init_auto or source is not None:
+        why = unfinished(job.init_dir)
+        if why:
+            return f"fine-tunes {job.init_dir.name}, which has not finished: {why}"
+    return None
+
+
+def print_summary(jobs: list[Job]) -> None:
+    counts = {s: sum(j.status == s for j in jobs) for s in ("done", "failed", "skipped")}
+    print("sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n), flush=True)
+    for job in jobs:
+        print(f"  {job.status:8} {job.name}" + (f": {job.why}" if job.why else ""), flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("overrides", nargs="*", help="Hydra overrides; key=a,b sweeps")
     ap.add_argument("--dry-run", action="store_true", help="print the jobs and exit")
-    ap.add_argument("--keep-going", action="store_true", help="run the remaining jobs after a failure")
+    ap.add_argument("--keep-going", action="store_true", help="after a failure, run the jobs that do not depend on it")
     ap.add_argument(
         "--estimate",
         nargs="?",
@@ -112,28 +194,37 @@ def main(argv=None) -> int:
         help="print each job's training compute and GPU-hours at this sustained rate "
         "per GPU (default 10 TFLOP/s) and exit",
     )
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
 
-    jobs = expand(args.overrides)
+    expanded = expand(args.overrides)
     if args.estimate is not None:
-        print_estimates(jobs, args.estimate)
+        print_estimates(expanded, args.estimate)
         return 0
+    jobs = [describe(overrides) for overrides in expanded]
     print(f"{len(jobs)} job(s)")
-    failed = []
     for i, job in enumerate(jobs, 1):
-        command = [sys.executable, "-m", "cost.run", *job]
-        print(f"[{i}/{len(jobs)}] python {shlex.join(command[1:])}", flush=True)
+        command = f"python -m cost.run {shlex.join(job.overrides)}"
         if args.dry_run:
+            print(f"[{i}/{len(jobs)}] {command}", flush=True)
             continue
+        stop = next((j for j in jobs[: i - 1] if j.status != "done"), None)
+        why = blocked(job, jobs[: i - 1])
+        if why is None and stop is not None and not args.keep_going:
+            why = f"not started: {stop.name} {stop.status} (--keep-going runs the jobs that do not depend on it)"
+        if why:
+            job.status, job.why = "skipped", why
+            print(f"[{i}/{len(jobs)}] {job.name} skipped: {why}", flush=True)
+            continue
+        print(f"[{i}/{len(jobs)}] {command}", flush=True)
         start = time.time()
-        code = subprocess.call(command, cwd=REPO_ROOT)
-        print(f"[{i}/{len(jobs)}] exit {code} after {time.time() - start:.0f} s", flush=True)
-        if code != 0:
-            failed.append(job)
-            if not args.keep_going:
-                break
-    if failed:
-        print("failed jobs:\n" + "\n".join("  " + shlex.join(j) for j in failed), file=sys.stderr)
+        run_job(job)
+        why = f": {job.why}" if job.why else ""
+        print(f"[{i}/{len(jobs)}] {job.status} after {time.time() - start:.0f} s{why}", flush=True)
+    if args.dry_run:
+        return 0
+    print_summary(jobs)
+    if any(j.status != "done" for j in jobs):
+        print("sweep failed: see the jobs above", file=sys.stderr)
         return 1
     return 0
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -52,6 +57,7 @@ def tiny_sweep(data_dir, tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "2 job(s)" in proc.stdout
+    assert "sweep: 2 done\n  done     c2d_rtiny_synthetic_f8\n  done     cost_b_rtiny_synthetic_f8\n" in proc.stdout
     return out / "runs"
 
 
@@ -90,6 +96,145 @@ def test_notebooks_execute_on_the_sweep(tiny_sweep, name, monkeypatch):
             if "text/markdown" in o.get("data", {})
         ]
         assert any("tiny CoST(b) 8f" in m for m in markdown)
+
+
+# ---------------------------------------------------------------- a sweep stops on failure
+F8, F32 = "cost_b_rtiny_synthetic_f8", "cost_b_rtiny_synthetic_f32"
+
+
+def frames_sweep(data_dir, out, *extra) -> list[str]:
+    """The Table 6/7 pattern at the tiny scale: an 8-frame job, then the 32-frame job that
+    fine-tunes it (frames.init_checkpoint=auto)."""
+    return [
+        "frames=8,32",
+        "logger=csv",
+        "data.num_workers=0",
+        "trainer.accelerator=cpu",
+        "callbacks.rich_progress=false",
+        "print_tables=false",
+        "data.test_clips=1",
+        "trainer.limit_test_batches=1",
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={out}",
+        *extra,
+    ]
+
+
+def write_results(run_dir, max_steps=None, **fields):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {"top1": 50.0, "top5": 100.0, "num_videos": 4, "global_step": 40, "recipe": {}, **fields}
+    (run_dir / "results.json").write_text(json.dumps(record))
+    if max_steps is not None:
+        (run_dir / ".hydra").mkdir(exist_ok=True)
+        (run_dir / ".hydra" / "config.yaml").write_text(f"trainer:\n  max_steps: {max_steps}\n  max_epochs: -1\n")
+
+
+def test_a_finished_run_is_a_complete_training_results_json_at_its_max_steps(tmp_path):
+    from cost.results import stamp, unfinished
+
+    run = tmp_path / "run"
+    assert unfinished(run) == f"no {run / 'results.json'}"
+    write_results(run, max_steps=40)
+    assert unfinished(run) is None
+    write_results(run, max_steps=40, global_step=20)  # a killed rerun left the earlier session's file
+    assert unfinished(run) == f"{run / 'results.json'}: training stopped at step 20 of 40"
+    assert unfinished(run, max_steps=10) is None  # the job's own config wins over the saved one
+    before = stamp(run)
+    assert "the one from before this job" in unfinished(run, before, max_steps=10)
+    write_results(run, max_steps=40)  # rewritten (atomically, as report.py writes it)
+    assert unfinished(run, before) is None
+    (run / "results.json").write_text('{"top1": 50.0, "top5": ')
+    assert "cannot be read" in unfinished(run)
+    write_results(run, max_steps=40, num_videos=0, top1=None)
+    assert "no test video was scored" in unfinished(run)
+    write_results(run, max_steps=40, run_type="retest")
+    assert "re-test, not a training run" in unfinished(run)
+    (run / "results.json").write_text(json.dumps({"top1": 1.0, "top5": 2.0}))
+    assert unfinished(run).endswith("lacks num_videos")
+
+
+def test_sweep_does_not_start_a_fine_tune_from_an_unfinished_run(tmp_path, capsys):
+    """The 8-frame run (outside this sweep) stopped at step 20 of 40: the 32-frame job is
+    skipped before it starts, the sweep names it and exits 1."""
+    from cost.sweep import main
+
+    write_results(tmp_path / "runs" / F8, max_steps=40, global_step=20)
+    (tmp_path / "runs" / F8 / "checkpoints").mkdir()
+    (tmp_path / "runs" / F8 / "checkpoints" / "best.ckpt").write_bytes(b"step 20")  # what auto would pick
+    code = main([arg for arg in frames_sweep(tmp_path / "data", tmp_path) if arg != "frames=8,32"] + ["frames=32"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"  skipped  {F32}: fine-tunes {F8}, which has not finished: " in out
+    assert "training stopped at step 20 of 40" in out
+    assert not (tmp_path / "runs" / F32).exists()
+
+
+@pytest.mark.slow
+def test_sweep_skips_the_fine_tune_of_a_failed_job(data_dir, tmp_path):
+    """Job 1 fails for real (its run directory is locked by another process: it exits 1 at
+    once); with --keep-going too, the 32-frame job that fine-tunes it is skipped and named,
+    and the sweep exits 1."""
+    from cost.training.rundir import RunLock
+
+    lock = RunLock(tmp_path / "runs" / F8).acquire()
+    try:
+        proc = subprocess.run(
+            [PYTHON, str(SWEEP), "--keep-going", *frames_sweep(data_dir, tmp_path)],
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        lock.release()
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "is in use by pid" in proc.stderr  # the job's own error
+    summary = proc.stdout[proc.stdout.index("sweep: ") :]
+    assert summary.startswith("sweep: 1 failed, 1 skipped\n")
+    assert f"  failed   {F8}: exit code 1; no {tmp_path / 'runs' / F8 / 'results.json'}\n" in summary
+    assert f"  skipped  {F32}: fine-tunes {F8}, which failed\n" in summary
+    assert not (tmp_path / "runs" / F32).exists()  # never started
+    assert "sweep failed" in proc.stderr
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.slow
+def test_sweep_fails_a_job_stopped_by_sigterm(data_dir, tmp_path):
+    """The issue's case: SIGTERM (what SLURM sends) stops the 8-frame job after its first
+    checkpoint. Whatever its exit code, it wrote no results.json of its own: the job failed,
+    the 32-frame fine-tune is skipped and never starts, the sweep exits 1."""
+    f8_dir = tmp_path / "runs" / F8
+    args = frames_sweep(
+        data_dir,
+        tmp_path,
+        "trainer.max_steps=400",
+        "callbacks.checkpoint_every_n_steps=2",
+        "trainer.val_check_interval=200",
+        "trainer.limit_val_batches=1",
+    )
+    sweep = subprocess.Popen(
+        [PYTHON, str(SWEEP), *args], env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.time() + 300
+        while not (f8_dir / "checkpoints" / "last.ckpt").exists():
+            assert sweep.poll() is None and time.time() < deadline, sweep.communicate()
+            time.sleep(0.2)
+        (job,) = _children(sweep.pid)
+        os.kill(job, signal.SIGTERM)
+        stdout, stderr = sweep.communicate(timeout=300)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 1, stdout[-3000:] + stderr[-3000:]
+    summary = stdout[stdout.index("sweep: ") :]
+    assert summary.startswith("sweep: 1 failed, 1 skipped\n")
+    assert f"  failed   {F8}: exit code " in summary and f"no {f8_dir / 'results.json'}" in summary
+    assert f"  skipped  {F32}: fine-tunes {F8}, which failed\n" in summary
+    assert not (tmp_path / "runs" / F32).exists()
 
 
 def test_slurm_launcher_config_composes():

@@ -1,9 +1,11 @@
 """``python -m cost.analysis table RUN_OR_SWEEP_DIR... [--table N] [--out DIR]``
 ``python -m cost.analysis compare RUN_A RUN_B [--top N] [--metric top1|top5]``
 
-``table`` prints a markdown table of our results next to the paper's and the authors' numbers
-and writes it (and a CSV) to ``--out``. ``compare`` lists the classes whose test accuracy
-differs most between two runs (their class_accuracy.csv).
+``table`` prints a markdown table of our training runs next to the paper's and the authors'
+numbers (one row per configuration and test views, seeds averaged), then eval.py re-tests
+apart and the results.json files that matched no row, and writes it (and a CSV) to ``--out``.
+``compare`` lists the classes whose test accuracy differs most between two runs (their
+class_accuracy.csv).
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ import argparse
 from pathlib import Path
 
 from .paper import TABLES
-from .tables import load_runs, results_table, table_title, to_csv, to_markdown
+from .tables import (
+    load_runs,
+    results_table,
+    retest_rows,
+    retests_markdown,
+    table_title,
+    to_csv,
+    to_markdown,
+    unmatched,
+)
 
 
 def main(argv=None) -> None:
@@ -41,6 +52,12 @@ def main(argv=None) -> None:
         parser.error(f"no results.json under {', '.join(args.runs)}: have the runs finished?")
     rows = results_table(runs, args.table)
     markdown = to_markdown(rows, table_title(args.table))
+    retests = retest_rows(runs, args.table)
+    if retests:
+        markdown += "\n\n" + retests_markdown(retests)
+    left_out = unmatched(runs, args.table)
+    markdown += f"\n\n{len(left_out)} results.json file(s) matched no row" + (":" if left_out else ".")
+    markdown += "".join(f"\n- {path}" for path in left_out)
     print(markdown)
     if args.out:
         out = Path(args.out)

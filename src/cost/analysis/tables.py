@@ -1,7 +1,8 @@
 """Results tables: our runs next to the paper's and the authors' numbers, with differences.
 
-Reads the ``results.json`` of run directories (docs/run-directory.md), groups runs of the same
-configuration (seeds are averaged, their count is shown) and lays them out as a paper table.
+Reads the ``results.json`` of run directories (docs/run-directory.md), groups training runs
+of the same configuration and test views (seeds are averaged, their count is shown) and lays
+them out as a paper table. eval.py re-tests are listed apart, never averaged in as seeds.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import csv
 import json
 import statistics
 from pathlib import Path
+
+from cost.results import run_type
 
 from .paper import PAPER, TABLES, Published, authors_result, paper_rows
 
@@ -41,27 +44,41 @@ def load_runs(paths) -> list[dict]:
             if missing:
                 raise ValueError(f"{file} lacks {', '.join(missing)}: was it written by src/run.py or src/eval.py?")
             record["run_dir"] = str(file.parent)
+            record["run_type"] = run_type(record, file.parent)
             runs.append(record)
     return runs
 
 
+def views(run: dict) -> int | None:
+    """Test views per video (clips x crops): 10x1 and 4x3 are different rows."""
+    if run.get("views_per_video") is not None:
+        return int(run["views_per_video"])
+    if run.get("num_videos") and run.get("num_views") is not None:  # files older than views_per_video
+        return int(run["num_views"]) // int(run["num_videos"])
+    return None
+
+
 def run_key(run: dict) -> tuple:
+    """(dataset, depth, arch, share_weights, frames, views per video); the first five are the
+    paper's key (``Published.key``)."""
     depth = run["depth"]
     depth = int(depth) if str(depth).isdigit() else depth
-    return (run["dataset"], depth, run["arch"], bool(run["share_weights"]), int(run["frames"]))
+    return (run["dataset"], depth, run["arch"], bool(run["share_weights"]), int(run["frames"]), views(run))
 
 
 def label(key: tuple) -> str:
-    dataset, depth, arch, share, frames = key
+    dataset, depth, arch, share, frames = key[:5]
     depth_name = f"R{depth}" if isinstance(depth, int) else str(depth)
     sharing = "" if share or arch in ("c2d", "c3d") else ", no sharing"
     return f"{depth_name} {ARCH_NAMES.get(arch, arch)} {frames}f{sharing}"
 
 
 def _ours(runs: list[dict]) -> dict[tuple, dict]:
+    """Training runs grouped by ``run_key``: the mean over seeds and their count."""
     grouped: dict[tuple, list[dict]] = {}
     for run in runs:
-        grouped.setdefault(run_key(run), []).append(run)
+        if run["run_type"] == "train":
+            grouped.setdefault(run_key(run), []).append(run)
     return {
         key: {
             "top1": statistics.mean(r["top1"] for r in group),
@@ -74,25 +91,71 @@ def _ours(runs: list[dict]) -> dict[tuple, dict]:
 
 
 def _row(key: tuple, ours: dict | None, paper: Published | None, table: str) -> dict:
-    row = {"table": table, "dataset": key[0], "model": label(key), "runs": ours["runs"] if ours else 0}
+    row = {
+        "table": table,
+        "dataset": key[0],
+        "model": label(key),
+        "views": key[5],
+        "runs": ours["runs"] if ours else 0,
+    }
     for metric in ("top1", "top5", "average"):
         row[f"ours_{metric}"] = ours[metric] if ours else None
         row[f"paper_{metric}"] = getattr(paper, metric) if paper else None
         row[f"diff_{metric}"] = ours[metric] - getattr(paper, metric) if ours and paper else None
-    authors = authors_result(key)
+    authors = authors_result(key[:5])
     for metric in ("top1", "top5"):
         row[f"authors_{metric}"] = getattr(authors, metric) if authors else None
         row[f"diff_authors_{metric}"] = ours[metric] - getattr(authors, metric) if ours and authors else None
     return row
 
 
+def _order(key: tuple) -> tuple:
+    return str(key[:5]), key[5] or 0
+
+
 def results_table(runs: list[dict], table: str | None = None) -> list[dict]:
-    """Rows in the paper's layout for ``table`` (2-7), or one row per configuration we ran."""
+    """Rows in the paper's layout for ``table`` (2-7; a paper row once per test-view setting we
+    ran), or one row per configuration we ran. Training runs only: see ``retest_rows``."""
     ours = _ours(runs)
-    if table is not None:
-        return [_row(p.key, ours.get(p.key), p, table) for p in paper_rows(table)]
-    published = {p.key: p for p in PAPER}
-    return [_row(key, value, published.get(key), "-") for key, value in sorted(ours.items(), key=lambda kv: str(kv[0]))]
+    if table is None:
+        published = {p.key: p for p in PAPER}
+        return [
+            _row(key, value, published.get(key[:5]), "-")
+            for key, value in sorted(ours.items(), key=lambda kv: _order(kv[0]))
+        ]
+    rows = []
+    for p in paper_rows(table):
+        keys = sorted((k for k in ours if k[:5] == p.key), key=_order)
+        rows += [_row(k, ours[k], p, table) for k in keys] or [_row((*p.key, None), None, p, table)]
+    return rows
+
+
+def in_table(run: dict, table: str | None) -> bool:
+    """Whether a run's configuration has a row in ``table`` (every run has one in ours)."""
+    return table is None or run_key(run)[:5] in {p.key for p in paper_rows(table)}
+
+
+def retest_rows(runs: list[dict], table: str | None = None) -> list[dict]:
+    """One row per eval.py re-test of a configuration in ``table``: shown apart, not a seed."""
+    retests = [r for r in runs if r["run_type"] == "retest" and in_table(r, table)]
+    return [
+        {
+            "dataset": r["dataset"],
+            "model": label(run_key(r)),
+            "views": views(r),
+            "top1": r["top1"],
+            "top5": r["top5"],
+            "average": r["average"],
+            "checkpoint": r.get("checkpoint"),
+            "run_dir": r["run_dir"],
+        }
+        for r in sorted(retests, key=lambda r: (_order(run_key(r)), r["run_dir"]))
+    ]
+
+
+def unmatched(runs: list[dict], table: str | None = None) -> list[str]:
+    """The results.json files that neither a table row nor the re-test list shows."""
+    return [str(Path(r["run_dir"]) / "results.json") for r in runs if not in_table(r, table)]
 
 
 def _fmt(value) -> str:
@@ -108,6 +171,7 @@ def to_markdown(rows: list[dict], title: str = "") -> str:
     header = [
         "dataset",
         "model",
+        "views",
         "runs",
         "top-1",
         "paper",
@@ -125,11 +189,24 @@ def to_markdown(rows: list[dict], title: str = "") -> str:
     for r in rows:
         diffs = {m: ("-" if r[f"diff_{m}"] is None else f"{r[f'diff_{m}']:+.1f}") for m in ("top1", "top5", "average")}
         authors = "-" if r["authors_top1"] is None else f"{r['authors_top1']:.2f} / {r['authors_top5']:.2f}"
-        cells = [r["dataset"], r["model"], str(r["runs"])]
+        cells = [r["dataset"], r["model"], _fmt(r["views"]), str(r["runs"])]
         for m in ("top1", "top5", "average"):
             cells += [_fmt(r[f"ours_{m}"]), _fmt(r[f"paper_{m}"]), diffs[m]]
         cells.append(authors)
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def retests_markdown(rows: list[dict]) -> str:
+    """The re-tests, one line each (eval.py on a training run's checkpoint)."""
+    lines = [
+        "### Re-tests (eval.py; not averaged with the training runs)",
+        "| dataset | model | views | top-1 | top-5 | avg | checkpoint |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [r["dataset"], r["model"], _fmt(r["views"])] + [_fmt(r[m]) for m in ("top1", "top5", "average")]
+        lines.append("| " + " | ".join(cells + [str(r["checkpoint"] or r["run_dir"])]) + " |")
     return "\n".join(lines)
 
 
