@@ -210,7 +210,10 @@ def hyper_parameters(path, key: str) -> dict:
 
 
 def global_step(path, key: str = "resume") -> int:
-    return int(check_readable(path, key).get("global_step", 0))
+    step = check_readable(path, key).get("global_step", 0)
+    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        raise CheckpointError(f"{key}={path}: global_step={step!r}; a step count is a whole number >= 0; {_TRUST_HINT}")
+    return step
 
 
 def network_state(ckpt: dict) -> dict:

@@ -124,6 +124,13 @@ def test_every_saved_value_an_evaluation_uses_is_checked(honest, tmp_path, edit,
     assert str(err.value).startswith(f"ckpt_path={path}: ") and message in str(err.value), str(err.value)
 
 
+def test_a_resumed_step_count_is_a_whole_number(honest, tmp_path):
+    path = _save(dict(honest, global_step="7"), tmp_path / "step.ckpt")
+    with pytest.raises(checkpoints.CheckpointError, match=r"resume=.*: global_step='7'"):
+        checkpoints.global_step(path)
+    assert checkpoints.global_step(_save(dict(honest, global_step=7), tmp_path / "ok.ckpt")) == 7
+
+
 def test_resume_and_init_checkpoint_comparisons_check_the_saved_config_too(honest, tmp_path):
     path = _with_model(honest, tmp_path / "evil.ckpt", dropout={"_target_": "builtins.print"})
     wanted = honest["hyper_parameters"]["model"]
