@@ -83,7 +83,12 @@ def main(argv=None) -> None:
     ap.add_argument("--top", type=int, default=5)
     args = ap.parse_args(argv)
 
-    net, names, model_cfg, saved_clip = load_classifier(args.checkpoint)
+    from cost.checkpoints import CheckpointError
+
+    try:
+        net, names, model_cfg, saved_clip = load_classifier(args.checkpoint)
+    except (CheckpointError, FileNotFoundError) as err:  # the message names the file and what to do
+        raise SystemExit(f"error: {err}") from None
     clip = clip_settings(saved_clip, args.frames, args.stride, args.short_side)
     probs, coefficients, layers = predict(
         net, args.video, clip["num_frames"], clip["frame_stride"], args.clips, clip["test_short_side"]

@@ -2,9 +2,12 @@
 
 ``imagenet`` means torchvision's ResNet-50/101 ImageNet weights (IMAGENET1K_V1, the classic
 recipe) for the model's depth. They are fetched once into the torch hub cache
-(``$TORCH_HOME/hub/checkpoints``, the same file torchvision itself would use) and checked
-against the SHA-256 prefix that torchvision puts in the file name. ``none`` trains from scratch
-on purpose; ``null`` is left for the preset to decide and is refused at paper scale.
+(``$TORCH_HOME/hub/checkpoints``, the same file torchvision itself would use). Any other http(s)
+URL is cached in a folder named by a hash of the URL, so two URLs never share a file. A local
+path or ``file://`` URL is read where it is, never copied. Whenever a file is used, a name that
+carries a SHA-256 prefix (torchvision's ``name-<hex>.pth``) is checked against its bytes.
+``none`` trains from scratch on purpose; ``null`` is left for the preset to decide and is
+refused at paper scale.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 import re
 from pathlib import Path
 from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import torch
 
@@ -39,29 +43,42 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _hash_prefix(name: str) -> str | None:
+    match = _HASH_IN_NAME.search(name)
+    return match.group(1) if match else None
+
+
+def _check_hash(path: Path, what: str, fix: str) -> Path:
+    """``path`` if its bytes match the SHA-256 prefix its name carries (or it carries none)."""
+    prefix = _hash_prefix(path.name)
+    if prefix and not _sha256(path).startswith(prefix):
+        raise RuntimeError(
+            f"model.pretrained: {what} {path} does not match the SHA-256 prefix {prefix} in its name: "
+            f"the file is damaged or not the one its name says; {fix}"
+        )
+    return path
+
+
 def fetch(url: str, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
     """The file at ``url`` in the hub cache, downloaded once and checked against the hash
-    prefix in its name (``resnet50-0676ba61.pth``). A cached file is checked too, so a
-    truncated or replaced file is reported, not loaded."""
+    prefix in its name (``resnet50-0676ba61.pth``) on every use. torchvision's ImageNet files
+    keep torchvision's place; any other URL gets a folder named by a hash of the URL, so a
+    file of the same name from another URL is never taken for it."""
     name = Path(urlparse(url).path).name
     if not name:
         raise ValueError(f"model.pretrained={url}: the URL names no file")
-    match = _HASH_IN_NAME.search(name)
-    prefix = match.group(1) if match else None
     folder = Path(cache_dir) if cache_dir else Path(torch.hub.get_dir()) / "checkpoints"
+    if url not in IMAGENET_URLS.values():
+        folder = folder / hashlib.sha256(url.encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / name
     if not dest.is_file():
         print(f"downloading {url} to {dest}", flush=True)
         # Writes a temporary file next to dest, checks the hash, then renames: a failed or
         # wrong download leaves no file behind.
-        torch.hub.download_url_to_file(url, str(dest), hash_prefix=prefix, progress=progress)
-    elif prefix and not _sha256(dest).startswith(prefix):
-        raise RuntimeError(
-            f"{dest} does not match the SHA-256 prefix {prefix} in its name: the cached file is "
-            f"damaged or not the published one; delete it and the run downloads {url} again"
-        )
-    return dest
+        torch.hub.download_url_to_file(url, str(dest), hash_prefix=_hash_prefix(name), progress=progress)
+        return dest
+    return _check_hash(dest, "the cached file", f"delete it and the run downloads {url} again")
 
 
 def resolve(value, depth) -> str | None:
@@ -78,15 +95,17 @@ def resolve(value, depth) -> str | None:
                 f"{' or '.join(map(str, IMAGENET_URLS))}, not {depth!r}; use model.pretrained=none"
             ) from None
         return str(fetch(url))
-    if urlparse(text).scheme in ("http", "https", "file"):
+    url = urlparse(text)
+    if url.scheme in ("http", "https"):
         return str(fetch(text))
-    path = Path(text).expanduser()
+    path = Path(url2pathname(url.path)) if url.scheme == "file" else Path(text).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"model.pretrained={value}: no such file; give imagenet, a URL, a torchvision-layout "
             "ResNet state dict, or none to train from scratch"
         )
-    return str(path)
+    fix = "use the right file, or rename it if that part of its name is not a hash"
+    return str(_check_hash(path, "the file", fix))
 
 
 def check_paper_scale(value, depth) -> None:
