@@ -256,7 +256,9 @@ def _stride_problems(frame_stride, num_frames) -> list[str]:
     try:
         stride = resolve_stride(frame_stride, num_frames)
     except (TypeError, ValueError) as err:
-        return [str(err)]
+        if str(err).startswith("data.frame_stride"):
+            return [str(err)]
+        return [f"data.frame_stride={frame_stride} gives no whole stride for {num_frames} frames"]
     return [] if stride >= 1 else [f"data.frame_stride={frame_stride} gives stride {stride}: a stride must be >= 1"]
 
 
@@ -339,7 +341,8 @@ def _added_key_problems(overrides: list[str], cfg: DictConfig) -> list[str]:
     ``trainer`` (``pl.Trainer``), ``data`` (``VideoDataModule``), ``logger.<name>`` (its
     class; W&B also takes ``wandb.init``'s keys) and a whole new ``logger.<name>``. ``optim``
     and ``callbacks`` are typed sections checked by ``_section_problems``; config groups and
-    ``hydra.*`` are Hydra's. Anything else added is an error."""
+    ``hydra.*`` are Hydra's. Anything else added is an error; ``++key`` (add or set) only in
+    the sections with a signature."""
     import inspect
 
     import pytorch_lightning as pl
@@ -360,7 +363,7 @@ def _added_key_problems(overrides: list[str], cfg: DictConfig) -> list[str]:
     problems = []
     for o in OverridesParser.create().parse_overrides(overrides):
         key = o.key_or_group
-        if not o.is_add() or key.split(".")[0].split("/")[0] in ("hydra", "optim", "callbacks"):
+        if not (o.is_add() or o.is_force_add()) or key.split(".")[0].split("/")[0] in ("hydra", "optim", "callbacks"):
             continue
         if "/" in key or (CONFIG_DIR / key.replace(".", "/")).is_dir():
             continue  # a config group choice
@@ -375,6 +378,8 @@ def _added_key_problems(overrides: list[str], cfg: DictConfig) -> list[str]:
             options = _logger_options(cfg, parts[1])
             if options is None or parts[2] in options:
                 continue
+        if o.is_force_add() and parts[0] not in ("trainer", "data", "logger"):
+            continue  # ++ sets an existing key too: checked only where a signature says what exists
         problems.append(
             f"+{key}: no config file has this key and nothing reads it (a typo?); "
             f"see `python src/run.py --cfg job` for the keys, and conf/README.md (Added keys)"
