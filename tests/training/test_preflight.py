@@ -339,3 +339,9 @@ def test_run_py_reports_every_problem_at_once(data_dir, tmp_path):
     err = _refused(data_dir, tmp_path, *(o for o, _ in PROCESS_CASES))
     missing = [m for _, m in PROCESS_CASES if m not in err]
     assert not missing, err[-3000:]
+
+
+def test_eval_checks_the_views_but_not_the_training_keys():
+    """eval.py trains nothing: the optimizer and the run's length do not stop it; its views do."""
+    cfg = _cfg("optim.lr=nan", "trainer.max_steps=0", "trainer.val_check_interval=0", "data.test_clips=0")
+    assert _numeric_problems(cfg, training=False) == ["data.test_clips=0 must be a whole number >= 1"]

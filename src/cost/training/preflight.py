@@ -92,26 +92,31 @@ def _whole(value, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+def _gpu_indices(devices) -> list[int] | None:
+    """The GPU indices of an index list (``[0, 3]``, ``"0,3"``, ``"3,"``); None for anything else."""
+    if isinstance(devices, str):
+        devices = [i for i in devices.strip().strip("[]").split(",") if i.strip()]
+    try:
+        indices = [int(i) for i in devices if not isinstance(i, bool)]
+    except (TypeError, ValueError):
+        return None
+    return indices if indices and min(indices) >= 0 and len(indices) == len(devices) else None
+
+
 def _devices_asked(devices) -> tuple[str, int | None]:
     """How Lightning reads ``trainer.devices``: ("all", None) for auto/-1, ("count", n), or
-    ("indices", highest index + 1) for a list or a comma string ("0,3" uses GPUs 0 and 3, so it
-    needs 4); ("invalid", None) for anything else."""
+    ("indices", highest index + 1) for an index list ("0,3" uses GPUs 0 and 3, so it needs 4);
+    ("invalid", None) for anything else."""
     if isinstance(devices, bool):
         return "invalid", None
     if isinstance(devices, int):
         return ("all", None) if devices == -1 else ("count", devices)
-    if isinstance(devices, str):
-        text = devices.strip().strip("[]")
-        if text in ("auto", "-1"):
-            return "all", None
-        if text.isdigit() and devices.strip() == text:
-            return "count", int(text)
-        devices = [i for i in text.split(",") if i.strip()]
-    try:
-        indices = [int(i) for i in devices]
-    except (TypeError, ValueError):
-        return "invalid", None
-    return ("indices", max(indices) + 1) if indices and min(indices) >= 0 else ("invalid", None)
+    if isinstance(devices, str) and devices.strip() in ("auto", "-1"):
+        return "all", None
+    if isinstance(devices, str) and devices.strip().isdigit():
+        return "count", int(devices)
+    indices = _gpu_indices(devices)
+    return ("invalid", None) if indices is None else ("indices", max(indices) + 1)
 
 
 def _device_problems(trainer_cfg) -> list[str]:
@@ -262,9 +267,9 @@ def _stride_problems(frame_stride, num_frames) -> list[str]:
     return [] if stride >= 1 else [f"data.frame_stride={frame_stride} gives stride {stride}: a stride must be >= 1"]
 
 
-def _numeric_problems(cfg: DictConfig) -> list[str]:
+def _numeric_problems(cfg: DictConfig, training: bool = True) -> list[str]:
     """Values that let a run start but make it fail late or mean nothing (zero clips, a NaN lr,
-    no training steps)."""
+    no training steps); the optimizer and the run's length only when ``training``."""
     d, t, o = cfg.data, cfg.trainer, cfg.optim
     problems = []
     for key, value in (
@@ -275,6 +280,8 @@ def _numeric_problems(cfg: DictConfig) -> list[str]:
         if not _whole(value, 1):
             problems.append(f"{key}={value!r} must be a whole number >= 1")
     problems += _stride_problems(d.frame_stride, cfg.frames.num_frames)
+    if not training:
+        return problems
     lr = o.get("lr")
     if not (_finite(lr) and lr > 0):
         problems.append(f"optim.lr={lr!r} must be a finite number > 0")
@@ -321,9 +328,8 @@ def _batch_vs_split(cfg: DictConfig) -> list[str]:
     if not _whole(batch, 1):
         return []
     kind, count = _devices_asked(cfg.trainer.devices)
-    processes = (count if kind == "count" else len(str(cfg.trainer.devices).strip("[]").split(","))) or 1
-    if kind == "all" or str(cfg.trainer.accelerator) == "cpu" and kind != "count":
-        processes = 1  # not known before Lightning starts: at least one
+    indices = _gpu_indices(cfg.trainer.devices) if kind == "indices" else None
+    processes = count if kind == "count" else len(indices) if indices else 1  # "all": at least one
     processes *= int(cfg.trainer.num_nodes)
     size = _train_size(cfg.data)
     if size is None or batch * processes <= size[0]:
@@ -440,7 +446,7 @@ def preflight(cfg: DictConfig, splits: tuple[str, ...]) -> None:
     for key, minimum in (("num_workers", 0), ("decode_threads", 1)):
         if not _whole(d[key], minimum):
             problems.append(f"data.{key}={d[key]!r} must be a whole number >= {minimum}")
-    problems += _numeric_problems(cfg)
+    problems += _numeric_problems(cfg, training="train" in splits)
     problems += _device_problems(cfg.trainer)
     problems += _data_file_problems(d, splits)
     if "train" in splits:
