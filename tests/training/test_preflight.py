@@ -283,8 +283,8 @@ def test_an_index_list_beyond_the_gpus_names_the_index():
     cfg = _cfg(f"trainer.devices='0,{present + 1}'", "trainer.accelerator=gpu").trainer
     assert _device_problems(cfg) == [
         f"trainer.devices=0,{present + 1} uses GPU index {present + 1}, so it needs {present + 2} GPUs "
-        f"(trainer.accelerator=gpu), but this machine has {present}: use indices below {present}"
-        + ("" if present else " or trainer.accelerator=cpu")
+        f"(trainer.accelerator=gpu), but this machine has {present}: "
+        + (f"use indices below {present}" if present else "set trainer.accelerator=cpu")
     ]
     assert "not a device count" in _device_problems(_cfg("trainer.devices=gpu0").trainer)[0]
 

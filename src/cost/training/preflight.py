@@ -149,9 +149,10 @@ def _device_problems(trainer_cfg) -> list[str]:
         ]
     fix = "" if present else " or trainer.accelerator=cpu"
     if kind == "indices":
+        use = f"use indices below {present}" if present else "set trainer.accelerator=cpu"
         return [
             f"trainer.devices={devices} uses GPU index {wanted - 1}, so it needs {wanted} GPUs "
-            f"(trainer.accelerator={accelerator}), but this machine has {present}: use indices below {present}{fix}"
+            f"(trainer.accelerator={accelerator}), but this machine has {present}: {use}"
         ]
     return [
         f"trainer.devices={devices} asks for {wanted} GPUs (trainer.accelerator={accelerator}) but this "
