@@ -271,6 +271,9 @@ def test_an_added_key_that_nothing_reads_is_named(override):
         ([2], ("indices", 3)),
         ("gpu0", ("invalid", None)),
         (True, ("invalid", None)),
+        (0, ("invalid", None)),
+        ("0", ("invalid", None)),
+        (-2, ("invalid", None)),
         ([-2, 1], ("invalid", None)),
     ],
 )

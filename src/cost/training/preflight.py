@@ -109,12 +109,12 @@ def _devices_asked(devices) -> tuple[str, int | None]:
     ("invalid", None) for anything else."""
     if isinstance(devices, bool):
         return "invalid", None
-    if isinstance(devices, int):
-        return ("all", None) if devices == -1 else ("count", devices)
     if isinstance(devices, str) and devices.strip() in ("auto", "-1"):
         return "all", None
     if isinstance(devices, str) and devices.strip().isdigit():
-        return "count", int(devices)
+        devices = int(devices)
+    if isinstance(devices, int):
+        return ("all", None) if devices == -1 else ("count", devices) if devices >= 1 else ("invalid", None)
     indices = _gpu_indices(devices)
     return ("invalid", None) if indices is None else ("indices", max(indices) + 1)
 
