@@ -307,19 +307,19 @@ def _numeric_problems(cfg: DictConfig, training: bool = True) -> list[str]:
 
 def _train_size(data_cfg) -> tuple[int, str] | None:
     """An upper bound on the training split's size and where it comes from, read without
-    parsing the dataset: the synthetic set's configured count, or an annotation file's lines."""
-    fmt = str(data_cfg.format)
-    if fmt == "synthetic":
-        return int(data_cfg.synthetic.num_train), "data.synthetic.num_train"
-    rel = data_cfg.get("train_split")
-    if rel in (None, "") or fmt == "folder":
+    parsing the dataset: the non-blank lines of the annotation file, or, for a synthetic set
+    not generated yet, its configured count. None for the folder format."""
+    fmt, rel = str(data_cfg.format), data_cfg.get("train_split")
+    if fmt == "folder" or rel in (None, ""):
         return None
     path = Path(str(rel)) if Path(str(rel)).is_absolute() else Path(str(data_cfg.root)) / str(rel)
-    if not path.is_file():
-        return None  # reported by _data_file_problems
-    with open(path, "rb") as f:
-        lines = sum(1 for line in f if line.strip())
-    return lines, f"the {lines} lines of data.train_split={rel}"
+    if path.is_file():
+        with open(path, "rb") as f:
+            lines = sum(1 for line in f if line.strip())
+        return lines, f"the {lines} lines of data.train_split={rel}"
+    if fmt == "synthetic":
+        return int(data_cfg.synthetic.num_train), "data.synthetic.num_train"
+    return None  # a missing file is reported by _data_file_problems
 
 
 def _batch_vs_split(cfg: DictConfig) -> list[str]:
