@@ -37,7 +37,7 @@ def test_hydra_module_and_script_compose_the_same_job(module, script, overrides,
     assert as_module == as_script
     cfg = yaml.safe_load(as_module)
     assert cfg["hydra"]["job"]["name"] == module.split(".")[1]
-    assert cfg["hydra"]["run"]["dir"] == "${paths.log_dir}/runs/${name}${debug_tag:${debug_run}}"
+    assert cfg["hydra"]["run"]["dir"] == "${paths.log_dir}/runs/${run_name:${name}}${debug_tag:${debug_run}}"
     assert "frames='32'" in cfg["hydra"]["overrides"]["task"]
     assert cfg["frames"]["num_frames"] == 32
     conf = {"path": str(REPO / "conf"), "schema": "file", "provider": "main"}

@@ -283,8 +283,8 @@ def test_results_and_csv_files_are_replaced_by_rename(tmp_path):
 
 def test_resume_false_moves_the_previous_run_aside(tiny_run, data_dir, tmp_path):
     out, _, split = tiny_run
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
+    run_dir = tmp_path / "runs" / "run"  # inside <paths.log_dir>/runs: the only place a fresh start touches
+    run_dir.mkdir(parents=True)
     for name in ("checkpoints", "csv"):
         (run_dir / name).mkdir()
     (run_dir / "checkpoints" / "last.ckpt").write_bytes((out / "checkpoints" / "last.ckpt").read_bytes())

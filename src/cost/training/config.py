@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = REPO_ROOT / "conf"
@@ -54,6 +56,21 @@ def _ckpt_run(ckpt_path) -> str:
     return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
 
 
+class RunNameError(InterpolationResolutionError, CompactHydraException):
+    """A bad ``name`` met while Hydra resolves the run directory: Hydra prints the message
+    alone (a compact error) and OmegaConf passes it on unwrapped (an interpolation error)."""
+
+
+def _run_name(name) -> str:
+    """``${run_name:${name}}``: the name, refused unless it is one folder name (preflight)."""
+    from .preflight import name_problem
+
+    problem = name_problem(name)
+    if problem:
+        raise RunNameError(problem)
+    return str(name)
+
+
 def register_resolvers() -> None:
     """Idempotent: registering twice is allowed (run.py and tests both call it)."""
     for name, fn in (
@@ -63,6 +80,7 @@ def register_resolvers() -> None:
         ("gpu_precision", _gpu_precision),
         ("debug_tag", debug_tag),
         ("ckpt_run", _ckpt_run),
+        ("run_name", _run_name),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -5,6 +5,8 @@
   a crashed run never leaves a stale lock; a second process stops at once and is told the
   holder's PID and host (written into the file).
 * ``move_aside``: a fresh start keeps the previous run's files in ``<run>/previous-N/``.
+  It (and ``delete_previous``) touches files only in a directory that resolves to a place
+  inside the runs directory, whatever the name or a symlink says.
 * ``write_text_atomic``: a temporary file renamed over the target, so a reader (or a crash)
   never sees half a results.json or CSV.
 """
@@ -35,6 +37,10 @@ RUN_OUTPUTS = (
 
 
 class RunDirectoryInUse(RuntimeError):
+    pass
+
+
+class RunDirectoryOutside(RuntimeError):
     pass
 
 
@@ -75,9 +81,24 @@ def run_files(run_dir: Path) -> list[Path]:
     return [Path(run_dir) / name for name in RUN_OUTPUTS if (Path(run_dir) / name).exists()]
 
 
-def move_aside(run_dir: Path) -> Path | None:
-    """Move the previous run's files into ``<run>/previous-N/`` (N = 1, 2, ...); returns it."""
+def _previous_files(run_dir: Path, runs_root: Path) -> list[Path]:
+    """``run_files``, refused when there are some and ``run_dir`` (symlinks followed) is not
+    inside ``runs_root``: a fresh start never moves or deletes a folder outside the runs."""
     files = run_files(run_dir)
+    real, root = Path(run_dir).resolve(), Path(runs_root).resolve()
+    if files and root not in real.parents:
+        raise RunDirectoryOutside(
+            f"run directory {run_dir} is {real}, not inside the runs directory {root}: a fresh start "
+            f"moves or deletes earlier runs' files only there, and {', '.join(p.name for p in files)} stay. "
+            f"Start it under a plain name=<run name> (one folder name under paths.log_dir/runs) "
+            f"and leave paths.output_dir to Hydra."
+        )
+    return files
+
+
+def move_aside(run_dir: Path, runs_root: Path) -> Path | None:
+    """Move the previous run's files into ``<run>/previous-N/`` (N = 1, 2, ...); returns it."""
+    files = _previous_files(run_dir, runs_root)
     if not files:
         return None
     n = 1
@@ -90,9 +111,9 @@ def move_aside(run_dir: Path) -> Path | None:
     return target
 
 
-def delete_previous(run_dir: Path) -> list[Path]:
+def delete_previous(run_dir: Path, runs_root: Path) -> list[Path]:
     """``overwrite=true``: delete the previous run's files (the explicit opt-out of move_aside)."""
-    files = run_files(run_dir)
+    files = _previous_files(run_dir, runs_root)
     for p in files:
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     return files

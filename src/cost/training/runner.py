@@ -66,15 +66,16 @@ def build_module(
 
 def _start_fresh(cfg: DictConfig, output_dir: Path) -> None:
     """Rank zero, before a run starts from step 0: keep what an earlier run left here."""
+    runs = Path(cfg.paths.log_dir) / "runs"  # nothing outside it is moved or deleted
     if cfg.overwrite:
-        deleted = delete_previous(output_dir)
+        deleted = delete_previous(output_dir, runs)
         if deleted:
             rank_zero_warn(
                 f"overwrite=true: deleted the previous run's files in {output_dir}: "
                 f"{', '.join(p.name for p in deleted)}"
             )
         return
-    moved = move_aside(output_dir)
+    moved = move_aside(output_dir, runs)
     if moved is not None:
         rank_zero_warn(
             f"starting run {output_dir.name!r} over: the previous run's files were moved to {moved} "
