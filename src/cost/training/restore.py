@@ -126,8 +126,9 @@ def check_same_config(cfg: DictConfig, run_dir: Path) -> None:
         raise ValueError(
             f"run directory {run_dir} holds a run with another config ({path}), and resuming it would "
             f"train with the run's settings while recording these:\n  " + "\n  ".join(differ) + "\n"
-            f"Use resume=false to start this config over in that directory (the old run's files move to "
-            f"previous-N/), or give it a new name=<run name>. Keys a resume may change: {', '.join(RERUN_MAY_CHANGE)}."
+            "Use resume=false to start this config over in that directory (the old run's files move to "
+            "previous-N/), or give it a new name=<run name>. The keys a resume may change are listed in "
+            "conf/README.md (RERUN_MAY_CHANGE in cost/training/restore.py)."
         )
 
 

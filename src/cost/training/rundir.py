@@ -18,13 +18,15 @@ import logging
 import os
 import shutil
 import socket
+from fnmatch import fnmatch
 from pathlib import Path
 
 LOCK_FILE = "run.lock"
 PREVIOUS_PREFIX = "previous-"
 CONFIG_FILE = "config.yaml"
-# Hydra's job logs (run.py, eval.py): open in this process already, in append mode.
-LOG_FILES = ("run.log", "eval.log")
+# Hydra's job logs (run.py, eval.py, and the other DDP ranks' that Lightning starts): open in
+# this process already, in append mode.
+LOG_FILES = ("run.log", "eval.log", "train_ddp_process_*.log")
 # Everything a run or an evaluation writes in its directory: save_config, Hydra's job log
 # (<job>.log), callbacks, loggers, outputs, predictions, report. Only these move: a run
 # directory pointed at a folder that holds anything else leaves the rest alone.
@@ -86,8 +88,8 @@ class RunLock:
 def run_files(run_dir: Path) -> list[Path]:
     """What a previous run left in ``run_dir`` (the lock and older runs stay). A log file alone
     is not a run: it is this process's own new log (or one of a command that stopped early)."""
-    files = [Path(run_dir) / name for name in RUN_OUTPUTS if (Path(run_dir) / name).exists()]
-    return files if any(p.name not in LOG_FILES for p in files) else []
+    files = [p for name in RUN_OUTPUTS for p in sorted(Path(run_dir).glob(name))]
+    return files if any(not any(fnmatch(p.name, log) for log in LOG_FILES) for p in files) else []
 
 
 def move_aside(run_dir: Path) -> Path | None:
