@@ -193,3 +193,27 @@ def test_each_checkpoint_is_evaluated_in_its_own_directory(finished, data_dir, t
     assert set(kept) == set(first)
     assert all(kept[k] == v for k, v in first.items() if k != "eval.log")
     assert json.loads((dirs["best"] / "results.json").read_text())["run_type"] == "retest"
+
+
+def test_config_check_names_every_key_outside_the_allowed_ones(tmp_path):
+    from omegaconf import OmegaConf
+
+    from cost.training.restore import check_same_config
+
+    cfg = compose_cfg([f"paths.output_dir={tmp_path}"])
+    saved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    saved.optim.lr, saved.data.test_clips, saved.logger = 0.5, 3, {"csv": {"name": "old"}}
+    saved.paths.output_dir, saved.trainer.max_steps = "/elsewhere", 7
+    del saved.optim["gamma"]
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved))
+    with pytest.raises(ValueError) as err:
+        check_same_config(cfg, tmp_path)
+    lines = [line.strip() for line in str(err.value).splitlines()[1:-1]]
+    assert lines == [
+        "optim.gamma: the run has no such key, this command 0.1",
+        "optim.lr: the run has 0.5, this command 0.05",
+    ]
+    del saved.optim["lr"]
+    saved.optim.gamma, saved.optim.lr = 0.1, 0.05
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved))
+    check_same_config(cfg, tmp_path)  # only test views, logger, paths and max_steps differ

@@ -115,11 +115,14 @@ def check_same_config(cfg: DictConfig, run_dir: Path) -> None:
     if not path.is_file():
         return
     saved, asked = _flat(OmegaConf.to_container(OmegaConf.load(path))), _flat(resolved(cfg))
-    missing = object()
+
+    def shown(values: dict, key: str) -> str:
+        return repr(values[key]) if key in values else "no such key"
+
     differ = [
-        f"{key}: the run has {saved.get(key, '<unset>')!r}, this command {asked.get(key, '<unset>')!r}"
+        f"{key}: the run has {shown(saved, key)}, this command {shown(asked, key)}"
         for key in sorted(set(saved) | set(asked))
-        if saved.get(key, missing) != asked.get(key, missing)
+        if (key in saved, saved.get(key)) != (key in asked, asked.get(key))
         and not any(key == k or key.startswith(k + ".") for k in RERUN_MAY_CHANGE)
     ]
     if differ:
