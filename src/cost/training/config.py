@@ -34,6 +34,12 @@ def _share_tag(share) -> str:
     return "" if share in (True, "true", "True", None) else "_noshare"
 
 
+def _seed_tag(seed) -> str:
+    """The seed is part of a run's identity: ``_s<seed>`` in the name, except seed 0 (the names
+    of runs made before seeds were named stay the same)."""
+    return "" if str(seed) == "0" else f"_s{seed}"
+
+
 def _gpu_precision(accelerator, gpu: str = "bf16-mixed", cpu: str = "32-true") -> str:
     """`gpu` precision where the accelerator is (or auto-detects) a CUDA GPU, else `cpu`."""
     if str(accelerator) in ("gpu", "cuda"):
@@ -51,9 +57,10 @@ def debug_tag(debug_run) -> str:
 
 
 def _ckpt_run(ckpt_path) -> str:
-    """eval.py's run name: the trained run's name (<run>/checkpoints/x.ckpt), else the file's stem."""
+    """eval.py's run name: ``<run>_<stem>`` for <run>/checkpoints/<stem>.ckpt, else the file's
+    stem; each checkpoint's evaluation has its own directory (best and last apart)."""
     path = Path(str(ckpt_path))
-    return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    return f"{path.parent.parent.name}_{path.stem}" if path.parent.name == "checkpoints" else path.stem
 
 
 class RunNameError(InterpolationResolutionError, CompactHydraException):
@@ -77,6 +84,7 @@ def register_resolvers() -> None:
         ("repo_root", repo_root),
         ("data_name", _data_name),
         ("share_tag", _share_tag),
+        ("seed_tag", _seed_tag),
         ("gpu_precision", _gpu_precision),
         ("debug_tag", debug_tag),
         ("ckpt_run", _ckpt_run),

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import platform
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from .coefficients import layer_means, view_means
-from .config import dataset_name
+from .config import dataset_name, repo_root
 from .predictions import ends_of_ranking
 from .rundir import write_text_atomic
 
@@ -33,6 +38,54 @@ def results_record(res: dict, cfg: DictConfig) -> dict:
         "data_format": str(cfg.data.format),
         "frames": int(cfg.frames.num_frames),
         "share_weights": bool(cfg.model.share_weights),
+        "test_clips": int(cfg.data.test_clips),
+        "test_crops": int(cfg.data.test_crops),
+    }
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", repo_root(), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def code_version() -> dict:
+    """The commit of the code that ran and whether tracked files differed from it (untracked
+    files do not count); both None outside a git checkout (an installed package)."""
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"git_commit": commit.strip() if commit else None, "git_dirty": None if status is None else bool(status)}
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+def provenance(cfg: DictConfig, device, started: float, run_type: str) -> dict:
+    """Which run this is and what produced it: ``run_type`` (train: src/run.py, retest:
+    src/eval.py), seed, code, library versions, host and device, and this session's times."""
+    import pytorch_lightning as pl
+    import torch
+
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = f"{device.type} {platform.processor() or platform.machine()}".strip()
+    finished = time.time()
+    return {
+        "run_type": run_type,
+        "seed": int(cfg.seed),
+        **code_version(),
+        "torch": torch.__version__,
+        "pytorch_lightning": pl.__version__,
+        "cuda": torch.version.cuda,
+        "host": socket.gethostname(),
+        "device": device_name,
+        "started": _utc(started),
+        "finished": _utc(finished),
+        "wall_time_s": round(finished - started, 1),
     }
 
 

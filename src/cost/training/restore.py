@@ -13,8 +13,40 @@ from cost import checkpoints
 from cost.models import pretrained
 
 from .config import resolved
+from .rundir import CONFIG_FILE
 
 CHECKPOINT_DIR = "checkpoints"
+# The keys a rerun may change and still resume the run (conf/README.md): how long it trains,
+# how it is tested, and what only affects speed, logging or where files are. Any other key that
+# differs from the run's saved config.yaml is refused. A key matches itself and its sub-keys.
+RERUN_MAY_CHANGE = (
+    "trainer.max_steps",
+    "data.test_clips",
+    "data.test_crops",
+    "data.test_batch_size",
+    "data.test_split",
+    "data.val_batch_size",
+    "test_ckpt",
+    "test_average",
+    "eval_chunk",
+    "trainer.limit_test_batches",
+    "data.num_workers",
+    "data.pin_memory",
+    "data.prefetch_factor",
+    "data.decode_threads",
+    "model.cost_impl",
+    "print_tables",
+    "logger",
+    "callbacks.rich_progress",
+    "callbacks.plain_progress",
+    "callbacks.progress_every_n_steps",
+    "callbacks.model_summary_depth",
+    "trainer.log_every_n_steps",
+    "resume",
+    "overwrite",
+    "paths",
+    "data.root",
+)
 _NEW_RUN_HINT = "or start over with resume=false (the old run's files are moved to <run>/previous-N/)"
 # Overrides eval.py may take: how the trained network is evaluated, not which network it is.
 _MODEL_KEYS_FROM_CHECKPOINT = (
@@ -45,7 +77,8 @@ def init_checkpoint(cfg: DictConfig) -> str | None:
 
 def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     """``resume: auto`` finds <run dir>/checkpoints/last.ckpt; a path resumes from it. The file
-    is read weights-only here and must hold the network this config asks for."""
+    is read weights-only here and must hold the network this config asks for, and the config
+    must be the run's own (``check_same_config``)."""
     resume = cfg.resume
     if resume in (False, None, "false", "False", "no"):
         return None
@@ -63,7 +96,43 @@ def resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
         checkpoints.check_same_network(
             saved, resolved(cfg.model), path, "resume", f"resume it with the same model settings, {_NEW_RUN_HINT}"
         )
+    check_same_config(cfg, ckpt_dir.parent)
     return str(path)
+
+
+def _flat(node, prefix: str = "") -> dict:
+    if isinstance(node, dict) and node:
+        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
+def check_same_config(cfg: DictConfig, run_dir: Path) -> None:
+    """A resume continues the run it finds: a config that differs from the run's saved
+    config.yaml, outside RERUN_MAY_CHANGE, is refused with every differing key (the run's
+    optimizer state and schedule would silently win over the new values, while results.json
+    would record them). Runs saved before config.yaml existed are not checked."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return
+    saved, asked = _flat(OmegaConf.to_container(OmegaConf.load(path))), _flat(resolved(cfg))
+
+    def shown(values: dict, key: str) -> str:
+        return repr(values[key]) if key in values else "no such key"
+
+    differ = [
+        f"{key}: the run has {shown(saved, key)}, this command {shown(asked, key)}"
+        for key in sorted(set(saved) | set(asked))
+        if (key in saved, saved.get(key)) != (key in asked, asked.get(key))
+        and not any(key == k or key.startswith(k + ".") for k in RERUN_MAY_CHANGE)
+    ]
+    if differ:
+        raise ValueError(
+            f"run directory {run_dir} holds a run with another config ({path}), and resuming it would "
+            f"train with the run's settings while recording these:\n  " + "\n  ".join(differ) + "\n"
+            "Use resume=false to start this config over in that directory (the old run's files move to "
+            "previous-N/), or give it a new name=<run name>. The keys a resume may change are listed in "
+            "conf/README.md (RERUN_MAY_CHANGE in cost/training/restore.py)."
+        )
 
 
 def initial_weights(cfg: DictConfig) -> tuple[str | None, str | None]:

@@ -9,26 +9,41 @@
   inside the runs directory, whatever the name or a symlink says.
 * ``write_text_atomic``: a temporary file renamed over the target, so a reader (or a crash)
   never sees half a results.json or CSV.
+* ``save_config``: the run's own ``config.yaml`` and ``.hydra/``, written only once the lock is
+  held and the config checks passed (Hydra's own ``.hydra/`` is off: conf/hydra/default.yaml).
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import socket
+from fnmatch import fnmatch
 from pathlib import Path
 
 LOCK_FILE = "run.lock"
 PREVIOUS_PREFIX = "previous-"
-# What a run writes in its directory (runner, module, coefficients, loggers). Only these move:
-# a run directory pointed at a folder that holds anything else leaves the rest alone.
+CONFIG_FILE = "config.yaml"
+# Hydra's job logs (run.py, eval.py, and the other DDP ranks' that Lightning starts): open in
+# this process already, in append mode.
+LOG_FILES = ("run.log", "eval.log", "train_ddp_process_*.log")
+# Everything a run or an evaluation writes in its directory: save_config, Hydra's job log
+# (<job>.log), callbacks, loggers, outputs, predictions, report. Only these move: a run
+# directory pointed at a folder that holds anything else leaves the rest alone.
+# (tests/training/test_identity.py checks that a real run writes nothing else.)
 RUN_OUTPUTS = (
+    CONFIG_FILE,
+    ".hydra",
+    *LOG_FILES,
     "checkpoints",
     "csv",
     "wandb",
     "wandb_id.txt",
     "results.json",
+    "predictions.csv",
+    "class_accuracy.csv",
     "coefficients.csv",
     "class_coefficients.csv",
     "coefficient_curves.csv",
@@ -77,8 +92,10 @@ class RunLock:
 
 
 def run_files(run_dir: Path) -> list[Path]:
-    """What a previous run left in ``run_dir`` (Hydra's files, the lock and older runs stay)."""
-    return [Path(run_dir) / name for name in RUN_OUTPUTS if (Path(run_dir) / name).exists()]
+    """What a previous run left in ``run_dir`` (the lock and older runs stay). A log file alone
+    is not a run: it is this process's own new log (or one of a command that stopped early)."""
+    files = [p for name in RUN_OUTPUTS for p in sorted(Path(run_dir).glob(name))]
+    return files if any(not any(fnmatch(p.name, log) for log in LOG_FILES) for p in files) else []
 
 
 def _previous_files(run_dir: Path, runs_root: Path) -> list[Path]:
@@ -108,6 +125,7 @@ def move_aside(run_dir: Path, runs_root: Path) -> Path | None:
     target.mkdir()
     for p in files:
         os.replace(p, target / p.name)
+    _reopen_log_files(files)
     return target
 
 
@@ -116,7 +134,37 @@ def delete_previous(run_dir: Path, runs_root: Path) -> list[Path]:
     files = _previous_files(run_dir, runs_root)
     for p in files:
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    _reopen_log_files(files)
     return files
+
+
+def _reopen_log_files(moved: list[Path]) -> None:
+    """This process's log file (Hydra's <job>.log) moved with the old run's files: reopen it at
+    its path, so that the new run's log starts there, not in previous-N/."""
+    moved = {os.path.abspath(p) for p in moved}
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and handler.baseFilename in moved:
+            old = handler.setStream(open(handler.baseFilename, handler.mode, encoding=handler.encoding))  # noqa: SIM115 - the handler owns it
+            if old is not None:
+                old.close()
+
+
+def save_config(cfg, run_dir: Path) -> None:
+    """``config.yaml`` (the resolved config: what a resume is compared with, restore.py) and
+    ``.hydra/`` (Hydra's composed config, overrides and its own settings, as Hydra writes them)."""
+    from omegaconf import OmegaConf
+
+    run_dir = Path(run_dir)
+    write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+    write_text_atomic(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # not under Hydra (a test calling train directly): the config is all there is
+        return
+    write_text_atomic(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(list(hydra_cfg.overrides.task)))
+    write_text_atomic(run_dir / ".hydra" / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra_cfg}))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

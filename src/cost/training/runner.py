@@ -7,6 +7,7 @@ built in ``trainer``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -23,9 +24,9 @@ from .config import debug_tag, resolved
 from .module import VideoClassifier
 from .outputs import EvaluationOutputs, keep_curves_up_to
 from .preflight import check_config, preflight
-from .report import read_results, write_results
+from .report import provenance, read_results, write_results
 from .restore import CHECKPOINT_DIR, command_line_overrides, from_checkpoint, initial_weights, resume_checkpoint
-from .rundir import RunLock, delete_previous, move_aside
+from .rundir import RunLock, delete_previous, move_aside, save_config
 from .trainer import build_trainer
 
 
@@ -109,11 +110,16 @@ def _finish(
     output_dir: Path,
     loggers: list,
     extra: dict,
+    started: float,
+    run_type: str,
     previous: dict | None = None,
 ) -> dict | None:
     """Rank zero writes results.json and prints the tables; every rank then closes W&B and the
     process group. Returns the record on rank zero."""
-    record = write_results(cfg, module, output_dir, extra, previous) if trainer.is_global_zero else None
+    record = None
+    if trainer.is_global_zero:
+        extra = {**extra, **provenance(cfg, trainer.strategy.root_device, started, run_type)}
+        record = write_results(cfg, module, output_dir, extra, previous)
     _finish_wandb(loggers)
     _close_process_group()
     return record
@@ -122,18 +128,19 @@ def _finish(
 def train(cfg: DictConfig) -> dict | None:
     """Fit, test the best (or last) checkpoint, write results.json; returns it on rank zero.
     Rank zero holds the run directory's lock from the first check to the end."""
+    started = time.time()
     check_config(cfg)
     preflight(cfg, ("train", "val", "test"))
     output_dir = Path(cfg.paths.output_dir)
     lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
     try:
-        return _train(cfg, output_dir)
+        return _train(cfg, output_dir, started)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train(cfg: DictConfig, output_dir: Path) -> dict | None:
+def _train(cfg: DictConfig, output_dir: Path, started: float) -> dict | None:
     ckpt_dir = output_dir / CHECKPOINT_DIR
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
@@ -151,6 +158,8 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict | None:
         init_ckpt, weights = initial_weights(cfg)
         if rank_zero_only.rank == 0:
             _start_fresh(cfg, output_dir)
+    if rank_zero_only.rank == 0:
+        save_config(cfg, output_dir)  # only now: a refused command leaves the run's files as they were
     previous = read_results(output_dir) if ckpt_path else {}
     dm = instantiate(cfg.data, _convert_="all")
     module = build_module(cfg, getattr(dm, "batch_size", None), init_ckpt, weights, clip=clip_settings(dm))
@@ -179,15 +188,19 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict | None:
         checkpoints.check_readable(test_ckpt, "test_ckpt")
     trainer.test(module, datamodule=dm, ckpt_path=test_ckpt, verbose=False, weights_only=True)
     extra = {"checkpoint": test_ckpt, "global_step": int(trainer.global_step), "recipe": module.recipe}
+    if best is not None and best.best_model_path and Path(best.best_model_path).is_file():
+        extra["best_step"] = checkpoints.global_step(best.best_model_path, "test_ckpt")
     if module.val_results is not None:
         extra["val_top1"] = round(float(module.val_results["top1"]), 4)
         extra["val_top5"] = round(float(module.val_results["top5"]), 4)
-    return _finish(cfg, trainer, module, output_dir, loggers, extra, previous)
+    return _finish(cfg, trainer, module, output_dir, loggers, extra, started, "train", previous)
 
 
 def evaluate(cfg: DictConfig) -> dict | None:
     """Multi-view test of ``cfg.ckpt_path`` with the test-view settings of ``cfg.data``; the
-    network and clip settings come from the checkpoint."""
+    network and clip settings come from the checkpoint. Testing the same checkpoint with the
+    same views again moves the earlier evaluation to previous-N/ first, like a run."""
+    started = time.time()
     check_config(cfg)
     ckpt = Path(str(cfg.ckpt_path)).expanduser()
     if not ckpt.is_file():
@@ -200,6 +213,9 @@ def evaluate(cfg: DictConfig) -> dict | None:
     output_dir = Path(cfg.paths.output_dir)
     lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
     try:
+        if lock is not None:
+            _start_fresh(cfg, output_dir)
+            save_config(cfg, output_dir)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         dm = instantiate(cfg.data, _convert_="all")
         # clip: None in checkpoints written before the clip settings were saved
@@ -211,7 +227,8 @@ def evaluate(cfg: DictConfig) -> dict | None:
         trainer = build_trainer(cfg, output_dir, callbacks, loggers)
         log_config(loggers, cfg)
         trainer.test(module, datamodule=dm, ckpt_path=str(ckpt), verbose=False, weights_only=True)
-        return _finish(cfg, trainer, module, output_dir, loggers, {"checkpoint": str(ckpt)})
+        extra = {"checkpoint": str(ckpt), "global_step": checkpoints.global_step(ckpt, "ckpt_path")}
+        return _finish(cfg, trainer, module, output_dir, loggers, extra, started, "retest")
     finally:
         if lock is not None:
             lock.release()
