@@ -35,15 +35,18 @@ def stamp(run_dir: str | Path) -> tuple[int, int] | None:
 
 
 def saved_max_steps(run_dir: str | Path) -> int | None:
-    """The step count the run's saved config (``.hydra/config.yaml``) trains to; None where
-    the run ends otherwise (epochs, time, fast_dev_run) or the file cannot say."""
+    """The step count the run's saved config trains to (its resolved ``config.yaml``, else
+    Hydra's ``.hydra/config.yaml`` of older runs); None where the run ends otherwise (epochs,
+    time, fast_dev_run) or no file can say."""
     import yaml
 
-    try:
-        trainer = yaml.safe_load((Path(run_dir) / ".hydra" / "config.yaml").read_text())["trainer"]
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
-        return None
-    return steps_to_finish(trainer)
+    for name in ("config.yaml", ".hydra/config.yaml"):
+        try:
+            trainer = yaml.safe_load((Path(run_dir) / name).read_text())["trainer"]
+        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+            continue
+        return steps_to_finish(trainer)
+    return None
 
 
 def steps_to_finish(trainer) -> int | None:

@@ -49,8 +49,11 @@ def load_runs(paths) -> list[dict]:
     return runs
 
 
-def views(run: dict) -> int | None:
-    """Test views per video (clips x crops): 10x1 and 4x3 are different rows."""
+def views(run: dict) -> int | str | None:
+    """Test views per video: ``"10x1"`` (clips x crops) where results.json records both, so
+    10x1, 5x2 and 4x3 are different rows; older files give the view count alone."""
+    if run.get("test_clips") is not None and run.get("test_crops") is not None:
+        return f"{int(run['test_clips'])}x{int(run['test_crops'])}"
     if run.get("views_per_video") is not None:
         return int(run["views_per_video"])
     if run.get("num_videos") and run.get("num_views") is not None:  # files older than views_per_video
