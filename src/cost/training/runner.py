@@ -18,7 +18,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zer
 from cost import checkpoints
 from cost.models import pretrained
 
-from .callbacks import build_callbacks, build_loggers, log_config
+from .callbacks import build_callbacks, build_loggers, exit_on_signal, log_config
 from .config import debug_tag, resolved
 from .module import VideoClassifier
 from .outputs import EvaluationOutputs, keep_curves_up_to
@@ -126,7 +126,8 @@ def train(cfg: DictConfig) -> dict | None:
     output_dir = Path(cfg.paths.output_dir)
     lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
     try:
-        return _train(cfg, output_dir)
+        with exit_on_signal():  # SIGTERM / SIGUSR1: exit code 143, last.ckpt saved (StopOnSignal)
+            return _train(cfg, output_dir)
     finally:
         if lock is not None:
             lock.release()
