@@ -160,7 +160,7 @@ class StopOnSignal(Callback):
             what = "stopped during the test"
         rank_zero_warn(
             f"stopped by a signal: {what}. No results.json; exit code {SIGNAL_EXIT_CODE}. "
-            f"Rerun the same command to resume."
+            f"Rerun the same command to {'resume' if fitting else 'test again'}."
         )
 
 

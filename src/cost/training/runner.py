@@ -210,7 +210,8 @@ def evaluate(cfg: DictConfig) -> dict | None:
         callbacks = build_callbacks(cfg, output_dir / CHECKPOINT_DIR) + [EvaluationOutputs(output_dir)]
         trainer = build_trainer(cfg, output_dir, callbacks, loggers)
         log_config(loggers, cfg)
-        trainer.test(module, datamodule=dm, ckpt_path=str(ckpt), verbose=False, weights_only=True)
+        with exit_on_signal():
+            trainer.test(module, datamodule=dm, ckpt_path=str(ckpt), verbose=False, weights_only=True)
         return _finish(cfg, trainer, module, output_dir, loggers, {"checkpoint": str(ckpt)})
     finally:
         if lock is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -24,7 +23,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, tmp, storage_options)
             os.replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)  # a failed write (full disk, unpicklable state) leaves nothing
+            tmp.unlink(missing_ok=True)  # a failed write or rename (a full disk) leaves nothing
 
 
 def cluster_plugins() -> list:
@@ -33,11 +32,9 @@ def cluster_plugins() -> list:
     auto-requeue would requeue the same job a second time, so it is turned off there. A job
     started with plain sbatch (``--signal=USR1@120 --requeue``) gets Lightning's requeue on
     SIGUSR1; SLURM then sends SIGTERM, which saves last.ckpt (``callbacks.StopOnSignal``)."""
-    if not SLURMEnvironment.detect():
-        return []
-    if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
+    if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and SLURMEnvironment.detect():
         return [SLURMEnvironment(auto_requeue=False)]
-    return [SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGUSR1)]
+    return []  # Lightning's default under sbatch: SLURMEnvironment(auto_requeue=True, requeue_signal=SIGUSR1)
 
 
 def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list, loggers: list) -> pl.Trainer:
