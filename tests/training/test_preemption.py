@@ -185,6 +185,37 @@ def test_kill_9_during_a_validation_on_a_checkpoint_step_keeps_that_validation(d
     assert _trained_steps(run_dir / "csv" / "metrics.csv") == list(range(max_steps))
 
 
+@pytest.mark.slow
+def test_sigterm_during_a_validation_keeps_the_previous_last_ckpt_and_the_rerun_validates(data_dir, tmp_path):
+    max_steps = 12
+    args = _args(
+        data_dir,
+        tmp_path,
+        "term_in_val",
+        f"trainer.max_steps={max_steps}",
+        "trainer.val_check_interval=6",
+        "callbacks.checkpoint_every_n_steps=3",
+        "trainer.limit_val_batches=24",
+    )
+    run_dir = tmp_path / "runs" / "term_in_val"
+    run = Run(args)
+    run.wait_for(rf"step 6/{max_steps} ")
+    time.sleep(1.0)  # inside the validation of step 6
+    run.signal(signal.SIGTERM)
+    assert run.finish() == SIGNAL_EXIT_CODE, run.output[-3000:]
+    assert not any(line.startswith("validation at step 6") for line in run.lines), "validation already over"
+    assert "stopped at step 6 before its validation finished; last.ckpt is kept as it was" in run.output
+    assert _ckpt_step(run_dir / "checkpoints" / "last.ckpt") == 3
+
+    done = Run(args)
+    assert done.finish() == 0, done.output[-3000:]
+    rows = text_rows(run_dir / "csv" / "metrics.csv")
+    assert [int(r["step"]) for r in rows if r.get("val/top1")] == [5, max_steps - 1]
+    curves = read_csv(run_dir / "coefficient_curves.csv")
+    layers = len(set((r["layer"], r["view"]) for r in curves))
+    assert sorted(int(r["step"]) for r in curves) == [6] * layers + [max_steps] * layers
+
+
 # ---------------------------------------------------------------- 3. atomic writes clean up
 @pytest.fixture
 def small_disk(tmp_path):
