@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import WandbLogger
-from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from .config import section
 from .progress import FlopRichModelSummary, PlainProgress, StepRichProgressBar
 
 WANDB_ID_FILE = "wandb_id.txt"
+# The exit code of a run stopped by SIGTERM or SIGUSR1 (128 + SIGTERM, what a shell reports for
+# a SIGTERM'd process): not 0, so SLURM, sweeps and scripts see an unfinished run.
+SIGNAL_EXIT_CODE = 143
 
 
 @dataclass(frozen=True)
@@ -42,16 +50,16 @@ def build_callbacks(cfg, ckpt_dir: Path) -> list:
     every = c.checkpoint_every_n_steps
     if every and not cfg.trainer.fast_dev_run:
         # last.ckpt for resume: written every N optimizer steps (and at the end of fit).
-        callbacks.append(
-            ModelCheckpoint(
-                dirpath=ckpt_dir,
-                filename="step{step:06d}",
-                auto_insert_metric_name=False,
-                every_n_train_steps=int(every),
-                save_top_k=0,
-                save_last=True,
-            )
+        last = LastCheckpoint(
+            dirpath=ckpt_dir,
+            filename="step{step:06d}",
+            auto_insert_metric_name=False,
+            every_n_train_steps=int(every),
+            save_top_k=0,
+            save_last=True,
+            save_on_train_epoch_end=False,
         )
+        callbacks.append(last)
         if c.monitor:
             # Best validation top-1 (checked at every validation).
             callbacks.append(
@@ -66,6 +74,7 @@ def build_callbacks(cfg, ckpt_dir: Path) -> list:
                     enable_version_counter=False,
                 )
             )
+    callbacks.append(StopOnSignal(Path(ckpt_dir) / "last.ckpt"))
     if c.lr_monitor and _has_logger(cfg):
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     plain = c.plain_progress
@@ -80,6 +89,93 @@ def build_callbacks(cfg, ckpt_dir: Path) -> list:
         callbacks.append(TQDMProgressBar())
     callbacks.append(FlopRichModelSummary(max_depth=int(c.model_summary_depth)))
     return callbacks
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """last.ckpt every N steps; on a step that is also validated, written after that validation.
+
+    Lightning's resume skips the validation of the checkpoint's step when the checkpoint was
+    written before it (as ``every_n_train_steps`` does, at train-batch end): a run killed during
+    that validation would never have it. Written at validation end (Lightning's own deferred
+    save), a kill during the validation resumes from the previous last.ckpt and validates again.
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        every = self._every_n_train_steps
+        loop = trainer.fit_loop.epoch_loop
+        if every and trainer.global_step % every == 0 and loop._should_check_val_fx(trainer.fit_loop._data_fetcher):
+            self._defer_save_until_validation = True  # saved in on_validation_end
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
+class StopOnSignal(Callback):
+    """SIGTERM or SIGUSR1 (SLURM preemption, scancel, time limit): a full last.ckpt at the
+    current step, then the run exits with ``SIGNAL_EXIT_CODE`` (runner.train).
+
+    Lightning's signal connector does the catching: SIGTERM sets ``trainer.received_sigterm``
+    and its loops raise ``SIGTERMException`` at the end of the step (or after the current
+    validation batch); this saves the checkpoint in ``on_exception``. SIGUSR1 is sent on as
+    SIGTERM, unless Lightning's SLURM requeue holds it (plain sbatch): that requeues the job,
+    and SLURM's SIGTERM then saves. Every checkpoint write first flushes the metric rows, so
+    the files hold every step the checkpoint covers.
+    """
+
+    def __init__(self, last_path: Path) -> None:
+        self.last_path = Path(last_path)
+        self._usr1_taken = False
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # Here, not at setup: Lightning installs its handlers (SLURM requeue on SIGUSR1) just before.
+        usr1 = signal.getsignal(signal.SIGUSR1)
+        if threading.current_thread() is threading.main_thread() and usr1 in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGUSR1, _resend_as_sigterm)
+            self._usr1_taken = True
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if self._usr1_taken:
+            signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+            self._usr1_taken = False
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        """Called while the checkpoint is built, before its file is written and renamed."""
+        for logger in trainer.loggers:
+            logger.save()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if not isinstance(exception, SIGTERMException):
+            return
+        step = int(trainer.global_step)
+        fitting = trainer.state.fn == TrainerFn.FITTING
+        if fitting and trainer.checkpoint_callback is not None and trainer.training and step > 0:
+            trainer.save_checkpoint(self.last_path, weights_only=False)
+            what = f"saved {self.last_path} at step {step}"
+        elif fitting and trainer.checkpoint_callback is not None:
+            # Mid-validation: the previous last.ckpt stays; the resume redoes the steps since and
+            # this validation (a checkpoint written now would skip it).
+            what = f"stopped at step {step} before its validation finished; {self.last_path.name} is kept as it was"
+        elif fitting:
+            what = f"stopped at step {step}; no checkpoint is written (callbacks.checkpoint_every_n_steps is null)"
+        else:
+            what = "stopped during the test"
+        rank_zero_warn(
+            f"stopped by a signal: {what}. No results.json; exit code {SIGNAL_EXIT_CODE}. "
+            f"Rerun the same command to {'resume' if fitting else 'test again'}."
+        )
+
+
+def _resend_as_sigterm(signum, frame) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@contextmanager
+def exit_on_signal():
+    """Lightning's ``SIGTERMException`` is a ``SystemExit`` with code 0: the process would
+    report success. It becomes ``SIGNAL_EXIT_CODE``."""
+    try:
+        yield
+    except SIGTERMException:
+        raise SystemExit(SIGNAL_EXIT_CODE) from None
 
 
 def _has_logger(cfg) -> bool:

@@ -8,7 +8,8 @@ resume (and every SLURM requeue) lost the history. ``ResumableCSVLogger`` keeps 
 * on resume, the rows already in the file are read back; a step that the resumed run logs
   again (steps after the checkpoint that were logged before the crash and are now replayed)
   has its values **replaced by the replay**; values the replay does not log again are kept;
-* rows are flushed whenever a checkpoint is saved, so every step up to a checkpoint is on disk
+* rows are flushed whenever a checkpoint is saved, before its file is written
+  (``callbacks.StopOnSignal.on_save_checkpoint``), so every step up to a checkpoint is on disk
   before the run can be resumed from it; the file is rewritten through a temporary file and a
   rename whenever earlier rows change, and appended to otherwise.
 """
@@ -74,11 +75,14 @@ class _MergingWriter(ExperimentWriter):
             or (self._written and new_steps and new_steps[0] < max(self._written))
         ):
             tmp = path.with_name(f".{path.name}.tmp")
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows({**self.rows[s], "step": s} for s in sorted(self.rows))
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=columns)
+                    writer.writeheader()
+                    writer.writerows({**self.rows[s], "step": s} for s in sorted(self.rows))
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         else:
             with open(path, "a", newline="") as f:
                 csv.DictWriter(f, fieldnames=columns).writerows({**self.rows[s], "step": s} for s in new_steps)
@@ -103,8 +107,3 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _MergingWriter(log_dir=self.log_dir)
         return self._experiment
-
-    def after_save_checkpoint(self, checkpoint_callback) -> None:
-        """Every step up to a checkpoint is on disk before anyone can resume from it."""
-        if self._experiment is not None:
-            self.save()

@@ -19,7 +19,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zer
 from cost import checkpoints
 from cost.models import pretrained
 
-from .callbacks import build_callbacks, build_loggers, log_config
+from .callbacks import build_callbacks, build_loggers, exit_on_signal, log_config
 from .config import debug_tag, resolved
 from .module import VideoClassifier
 from .outputs import EvaluationOutputs, keep_curves_up_to
@@ -134,7 +134,8 @@ def train(cfg: DictConfig) -> dict | None:
     output_dir = Path(cfg.paths.output_dir)
     lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
     try:
-        return _train(cfg, output_dir, started)
+        with exit_on_signal():  # SIGTERM / SIGUSR1: exit code 143, last.ckpt saved (StopOnSignal)
+            return _train(cfg, output_dir, started)
     finally:
         if lock is not None:
             lock.release()
@@ -226,7 +227,8 @@ def evaluate(cfg: DictConfig) -> dict | None:
         callbacks = build_callbacks(cfg, output_dir / CHECKPOINT_DIR) + [EvaluationOutputs(output_dir)]
         trainer = build_trainer(cfg, output_dir, callbacks, loggers)
         log_config(loggers, cfg)
-        trainer.test(module, datamodule=dm, ckpt_path=str(ckpt), verbose=False, weights_only=True)
+        with exit_on_signal():
+            trainer.test(module, datamodule=dm, ckpt_path=str(ckpt), verbose=False, weights_only=True)
         extra = {"checkpoint": str(ckpt), "global_step": checkpoints.global_step(ckpt, "ckpt_path")}
         return _finish(cfg, trainer, module, output_dir, loggers, extra, started, "retest")
     finally:

@@ -19,18 +19,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         path = Path(path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write or rename (a full disk) leaves nothing
 
 
 def cluster_plugins() -> list:
     """Under submitit's SLURM executor (hydra/launcher=slurm), submitit requeues a preempted
     or timed-out job itself and the rerun resumes from last.ckpt; Lightning's own SLURM
     auto-requeue would requeue the same job a second time, so it is turned off there. A job
-    started with plain sbatch keeps Lightning's default."""
+    started with plain sbatch (``--signal=USR1@120 --requeue``) gets Lightning's requeue on
+    SIGUSR1; SLURM then sends SIGTERM, which saves last.ckpt (``callbacks.StopOnSignal``)."""
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and SLURMEnvironment.detect():
         return [SLURMEnvironment(auto_requeue=False)]
-    return []
+    return []  # Lightning's default under sbatch: SLURMEnvironment(auto_requeue=True, requeue_signal=SIGUSR1)
 
 
 def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list, loggers: list) -> pl.Trainer:
