@@ -424,6 +424,15 @@ def test_32_frame_run_finds_its_8_frame_run_by_itself(trained, data_dir, tmp_pat
     ckpts = logs / "runs" / "cost_b_rtiny_synthetic_f8" / "checkpoints"
     ckpts.mkdir(parents=True)
     shutil.copy(out / "checkpoints" / "last.ckpt", ckpts / "last.ckpt")
+    with pytest.raises(ValueError, match="8-frame run .* has not finished .*results.json"):
+        init_checkpoint(cfg)  # checkpoints but no results.json: a preempted run is never fine-tuned
+    record = json.loads((out / "results.json").read_text())
+    shutil.copy(out / "config.yaml", ckpts.parent / "config.yaml")
+    steps = record["global_step"]
+    (ckpts.parent / "results.json").write_text(json.dumps(dict(record, global_step=steps - 1)))
+    with pytest.raises(ValueError, match=f"training stopped at step {steps - 1} of {steps}"):
+        init_checkpoint(cfg)
+    (ckpts.parent / "results.json").write_text(json.dumps(record))
     assert init_checkpoint(cfg) == str(ckpts / "last.ckpt")
     shutil.copy(out / "checkpoints" / "best.ckpt", ckpts / "best.ckpt")
     assert init_checkpoint(cfg) == str(ckpts / "best.ckpt")

@@ -11,6 +11,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 
 from cost import checkpoints
 from cost.models import pretrained
+from cost.results import unfinished
 
 from .config import resolved
 from .rundir import CONFIG_FILE
@@ -67,6 +68,12 @@ def init_checkpoint(cfg: DictConfig) -> str | None:
     run_dir = Path(cfg.paths.log_dir) / "runs" / str(cfg.frames.init_run)
     for name in ("best.ckpt", "last.ckpt"):
         if (run_dir / CHECKPOINT_DIR / name).is_file():
+            if reason := unfinished(run_dir):  # a preempted or failed 8-frame run: never fine-tune from it
+                raise ValueError(
+                    f"frames.init_checkpoint=auto: the 8-frame run {run_dir} has not finished ({reason}); "
+                    f"finish it first (rerun its command: it resumes), or set frames.init_checkpoint=<path> "
+                    f"to fine-tune from a checkpoint of your choice"
+                )
             return str(run_dir / CHECKPOINT_DIR / name)
     raise FileNotFoundError(
         f"frames.init_checkpoint=auto: no checkpoint of the 8-frame run in {run_dir / CHECKPOINT_DIR}; "
