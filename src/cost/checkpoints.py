@@ -27,7 +27,7 @@ import torch
 # run (compiled; CoST(a) folded or not), so an evaluation may set them freely.
 _NOT_NETWORK_KEYS = ("pretrained", "inflate", "compile", "cost_impl")
 # The one builder a saved model config may name, and the keys it may hold: those of
-# conf/model/_resnet.yaml (a test holds the two together; this module knows nothing of Hydra).
+# conf/_resnet.yaml (a test holds the two together; this module knows nothing of Hydra).
 MODEL_TARGET = "cost.models.build_model"
 MODEL_KEYS = (
     "arch",

@@ -19,7 +19,7 @@ from cost.training.callbacks import CallbacksConfig
 from cost.training.config import CONFIG_DIR
 from cost.training.preflight import check_config, multiprocess_trainer, preflight
 from cost.training.schedules import OptimConfig
-from training_helpers import PYTHON, RUN_PY, compose_cfg, subprocess_env
+from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 MODELS = ["c2d", "c3d", "cost_a", "cost_b"]
 DATA = ["synthetic", "kinetics", "moments", "folder", "list"]
@@ -215,3 +215,27 @@ def test_a_wrong_key_in_a_typed_section_stops_the_run_at_once(tmp_path, override
     cfg = compose_cfg([override, f"paths.data_dir={tmp_path}", f"paths.output_dir={tmp_path}/run"])
     with pytest.raises(ValueError, match=re.escape(message)):
         preflight(cfg, ("train", "val", "test"))
+
+
+@pytest.mark.parametrize("script", [RUN_PY, EVAL_PY])
+def test_help_lists_only_choices_that_compose(script):
+    """`--help` lists each group's options; the bases the options extend (conf/_video.yaml,
+    conf/_resnet.yaml, conf/_paper.yaml) are outside every group, so none of them is offered.
+    Every option listed composes with every interpolation resolved and passes check_config."""
+    p = subprocess.run(
+        [PYTHON, str(script), "--help"], capture_output=True, text=True, env=subprocess_env(), timeout=120
+    )
+    assert p.returncode == 0, p.stderr
+    listing = p.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listed = dict(line.split(": ", 1) for line in listing.splitlines() if ": " in line)
+    assert set(GROUPS) <= set(listed), listed
+    entry = "config" if script == RUN_PY else "eval"
+    extra = ["paths.output_dir=x"] + (["ckpt_path=/r/run/checkpoints/best.ckpt"] if entry == "eval" else [])
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        for group, options in listed.items():
+            for choice in options.split(", "):
+                assert not choice.startswith("_"), f"{group}: {choice}"
+                cfg = compose(entry, overrides=[f"{group}='{choice}'", *extra])
+                OmegaConf.to_container(cfg, resolve=True)
+                check_config(cfg)
