@@ -16,9 +16,10 @@ from omegaconf import OmegaConf
 
 from cost.models.factory import build_net
 from cost.training.callbacks import CallbacksConfig
-from cost.training.config import CONFIG_DIR
+from cost.training.config import CONFIG_DIR, runs_on_gpu
 from cost.training.preflight import check_config, multiprocess_trainer, preflight
 from cost.training.schedules import OptimConfig
+from cost.training.trainer import speed_defaults_note
 from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 MODELS = ["c2d", "c3d", "cost_a", "cost_b"]
@@ -239,3 +240,46 @@ def test_help_lists_only_choices_that_compose(script):
                 cfg = compose(entry, overrides=[f"{group}='{choice}'", *extra])
                 OmegaConf.to_container(cfg, resolve=True)
                 check_config(cfg)
+
+
+def test_precision_and_cudnn_benchmark_follow_the_accelerator_without_a_flag():
+    """The default trainer (what `run.py model=cost_b data=moments trainer.devices=8` composes)
+    trains in bf16-mixed with cuDNN autotuning on CUDA GPUs and in fp32 without it on CPU; an
+    explicit value wins. `--cfg job` shows the rule, `--resolve` the value chosen here."""
+    assert runs_on_gpu("auto", cuda_available=True) and runs_on_gpu("gpu", cuda_available=False)
+    assert runs_on_gpu("cuda", cuda_available=True)
+    assert not runs_on_gpu("auto", cuda_available=False) and not runs_on_gpu("cpu", cuda_available=True)
+    here = torch.cuda.is_available()
+    paper = ["model=cost_b", "data=moments", "trainer.devices=8", "paths.output_dir=x"]
+    for overrides, on_gpu in [
+        ([], here),
+        (["trainer.accelerator=gpu"], True),
+        (["trainer=gpu"], True),
+        (["trainer=ddp"], here),
+        (["trainer=cpu"], False),
+        (["trainer.accelerator=cpu"], False),
+    ]:
+        trainer = compose_cfg(paper + overrides).trainer
+        assert (trainer.precision, trainer.benchmark) == (("bf16-mixed", True) if on_gpu else ("32-true", False))
+    if not here:  # this CPU machine: the plain default stays fp32
+        assert compose_cfg(paper).trainer.precision == "32-true"
+    chosen = compose_cfg([*paper, "trainer.accelerator=gpu", "trainer.precision=16-mixed"])
+    assert (chosen.trainer.precision, chosen.trainer.benchmark) == ("16-mixed", True)
+    assert speed_defaults_note(chosen).startswith("trainer.benchmark=True: the CUDA GPU default")
+    assert "trainer.precision=32-true, trainer.benchmark=False: the CPU default" in speed_defaults_note(
+        compose_cfg([*paper, "trainer=cpu"])
+    )
+
+    def shown(*flags):
+        p = subprocess.run(
+            [PYTHON, str(RUN_PY), *paper, "--cfg", "job", *flags],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=120,
+        )
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    assert "precision: ${if_gpu:${.accelerator},bf16-mixed,32-true}" in shown()
+    assert f"precision: {'bf16-mixed' if here else '32-true'}" in shown("--resolve")

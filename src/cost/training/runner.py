@@ -27,7 +27,7 @@ from .preflight import check_config, preflight
 from .report import provenance, read_results, write_results
 from .restore import CHECKPOINT_DIR, command_line_overrides, from_checkpoint, initial_weights, resume_checkpoint
 from .rundir import RunLock, delete_previous, move_aside, save_config
-from .trainer import build_trainer
+from .trainer import build_trainer, speed_defaults_note
 
 
 def clip_settings(dm) -> dict:
@@ -130,6 +130,8 @@ def train(cfg: DictConfig) -> dict | None:
     Rank zero holds the run directory's lock from the first check to the end."""
     started = time.time()
     check_config(cfg)
+    if note := speed_defaults_note(cfg):
+        rank_zero_info(note)
     preflight(cfg, ("train", "val", "test"))
     output_dir = Path(cfg.paths.output_dir)
     lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
@@ -210,6 +212,8 @@ def evaluate(cfg: DictConfig) -> dict | None:
         )
     hp = checkpoints.hyper_parameters(ckpt, "ckpt_path")
     cfg = from_checkpoint(cfg, hp, ckpt, command_line_overrides())
+    if note := speed_defaults_note(cfg):
+        rank_zero_info(note)
     preflight(cfg, ("test",))
     output_dir = Path(cfg.paths.output_dir)
     lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None

@@ -6,10 +6,13 @@ import os
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from .config import runs_on_gpu
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -35,6 +38,24 @@ def cluster_plugins() -> list:
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and SLURMEnvironment.detect():
         return [SLURMEnvironment(auto_requeue=False)]
     return []  # Lightning's default under sbatch: SLURMEnvironment(auto_requeue=True, requeue_signal=SIGUSR1)
+
+
+def speed_defaults_note(cfg: DictConfig) -> str | None:
+    """The line a run starts with when trainer.precision or trainer.benchmark follow the
+    accelerator (``${if_gpu:...}`` in conf/trainer/default.yaml): the values and why."""
+    raw = OmegaConf.to_container(cfg.trainer, resolve=False)
+    ruled = [key for key in ("precision", "benchmark") if str(raw.get(key)).startswith("${if_gpu:")]
+    if not ruled:
+        return None
+    accelerator = str(cfg.trainer.accelerator)
+    gpus = torch.cuda.device_count()
+    on_gpu = runs_on_gpu(accelerator, gpus > 0)
+    found = f", {gpus} CUDA GPU(s) found" if accelerator == "auto" else ""
+    values = ", ".join(f"trainer.{key}={cfg.trainer[key]}" for key in ruled)
+    return (
+        f"{values}: the {'CUDA GPU' if on_gpu else 'CPU'} default (trainer.accelerator={accelerator}{found}); "
+        f"set {' '.join(f'trainer.{key}=...' for key in ruled)} to choose"
+    )
 
 
 def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list, loggers: list) -> pl.Trainer:
