@@ -20,12 +20,19 @@ from cost import checkpoints
 from cost.models import pretrained
 
 from .callbacks import build_callbacks, build_loggers, exit_on_signal, log_config
-from .config import debug_tag, resolved
+from .config import dataset_name, debug_tag, resolved
 from .module import VideoClassifier
 from .outputs import EvaluationOutputs, keep_curves_up_to
 from .preflight import check_config, preflight
 from .report import provenance, read_results, write_results
-from .restore import CHECKPOINT_DIR, command_line_overrides, from_checkpoint, initial_weights, resume_checkpoint
+from .restore import (
+    CHECKPOINT_DIR,
+    command_line_overrides,
+    from_checkpoint,
+    initial_weights,
+    resume_checkpoint,
+    run_data,
+)
 from .rundir import RunLock, delete_previous, move_aside, save_config
 from .trainer import build_trainer, speed_defaults_note
 
@@ -211,7 +218,13 @@ def evaluate(cfg: DictConfig) -> dict | None:
             f"ckpt_path={cfg.ckpt_path}: no such checkpoint (e.g. outputs/runs/<name>/checkpoints/best.ckpt)"
         )
     hp = checkpoints.hyper_parameters(ckpt, "ckpt_path")
-    cfg = from_checkpoint(cfg, hp, ckpt, command_line_overrides())
+    overrides = command_line_overrides()
+    cfg, data_source = run_data(cfg, ckpt, overrides)
+    cfg = from_checkpoint(cfg, hp, ckpt, overrides or [])
+    rank_zero_info(
+        f"testing {ckpt} on dataset {dataset_name(cfg)!r} (data.format={cfg.data.format}), split "
+        f"data.test_split={cfg.data.test_split} under data.root={cfg.data.root}; data config from {data_source}"
+    )
     if note := speed_defaults_note(cfg):
         rank_zero_info(note)
     preflight(cfg, ("test",))
