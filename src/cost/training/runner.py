@@ -34,7 +34,7 @@ from .restore import (
     run_data,
 )
 from .rundir import RunLock, delete_previous, move_aside, save_config
-from .trainer import build_trainer, speed_defaults_note
+from .trainer import build_trainer, global_rank, speed_defaults_note
 
 
 def clip_settings(dm) -> dict:
@@ -70,6 +70,14 @@ def build_module(
         test_average=str(cfg.test_average),
         clip=clip,
     )
+
+
+def _take_global_rank(cfg: DictConfig) -> None:
+    """From the start, rank zero is the process Lightning will make global rank zero, under any
+    launcher (the run lock, the run directory's files, the rank-zero prints). Plain
+    ``rank_zero_only.rank`` reads RANK or LOCAL_RANK only, so on a cluster launched with NODE_RANK
+    alone every node's first process took itself for rank zero until the Trainer set it."""
+    rank_zero_only.rank = global_rank(cfg)
 
 
 def _start_fresh(cfg: DictConfig, output_dir: Path) -> None:
@@ -137,6 +145,7 @@ def train(cfg: DictConfig) -> dict | None:
     Rank zero holds the run directory's lock from the first check to the end."""
     started = time.time()
     check_config(cfg)
+    _take_global_rank(cfg)
     if note := speed_defaults_note(cfg):
         rank_zero_info(note)
     preflight(cfg, ("train", "val", "test"))
@@ -212,6 +221,7 @@ def evaluate(cfg: DictConfig) -> dict | None:
     same views again moves the earlier evaluation to previous-N/ first, like a run."""
     started = time.time()
     check_config(cfg)
+    _take_global_rank(cfg)
     ckpt = Path(str(cfg.ckpt_path)).expanduser()
     if not ckpt.is_file():
         raise FileNotFoundError(
