@@ -80,8 +80,9 @@ def test_two_nodes_by_node_rank_train_one_run_and_test_like_one_process(data_dir
         "data.test_batch_size=2",
     ]
     nodes = _nodes(args, env)
-    for rank, p in enumerate(nodes):
-        assert p.returncode == 0, f"node {rank} (exit {p.returncode}): {p.stdout[-3000:]}"
+    assert [p.returncode for p in nodes] == [0, 0], "\n".join(
+        f"node {rank} (exit {p.returncode}): {p.stdout[-2000:]}" for rank, p in enumerate(nodes)
+    )
     assert all("RunDirectoryInUse" not in p.stdout for p in nodes)
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in nodes[1].stdout  # two processes, one per node
     run = tmp_path / "runs" / "two_nodes"
