@@ -67,7 +67,8 @@ def global_rank(cfg: DictConfig) -> int:
     env = plugins[0] if plugins else next((e() for e in environments if e.detect()), LightningEnvironment())
     if not isinstance(env, LightningEnvironment):
         return env.global_rank()
-    return env.node_rank() * processes_per_node(cfg) + env.local_rank()
+    node = env.node_rank()  # devices are counted only when there are other nodes before this one
+    return (node * processes_per_node(cfg) if node else 0) + env.local_rank()
 
 
 def speed_defaults_note(cfg: DictConfig) -> str | None:
