@@ -22,6 +22,8 @@ from cost.training.callbacks import SIGNAL_EXIT_CODE
 from cost.training.coefficients import read_csv
 from training_helpers import PYTHON, RUN_PY, subprocess_env, text_rows
 
+CLOCK = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "  # the local time starting every plain progress line
+
 
 def _args(data_dir: Path, logs: Path, name: str, *extra: str) -> list[str]:
     root = data_dir / "synthetic"
@@ -142,8 +144,8 @@ def test_sigterm_and_sigusr1_save_last_ckpt_at_the_step_exit_143_and_the_rerun_r
     done = Run(args)
     assert done.finish() == 0, done.output[-3000:]
     assert f"resuming run 'preempted' from {last}" in done.output
-    assert re.search(rf"^step {stops[-1] + 1}/{max_steps} ", done.output, re.M), done.output[-3000:]
-    assert not re.search(rf"^step {stops[-1]}/{max_steps} ", done.output, re.M)  # nothing redone
+    assert re.search(rf"^{CLOCK}step {stops[-1] + 1}/{max_steps} ", done.output, re.M), done.output[-3000:]
+    assert not re.search(rf"^{CLOCK}step {stops[-1]}/{max_steps} ", done.output, re.M)  # nothing redone
     assert json.loads((run_dir / "results.json").read_text())["global_step"] == max_steps
     assert _trained_steps(metrics) == list(range(max_steps))
 
