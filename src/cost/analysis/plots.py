@@ -103,7 +103,8 @@ def plot_coefficient_curves(rows: list[dict], path=None, title: str = "Coefficie
     for ax, view in zip(axes, VIEWS):
         for k, layer in enumerate(layers):
             points = sorted((r["step"], r["mean"]) for r in rows if r["layer"] == layer and r["view"] == view)
-            ax.plot([p[0] for p in points], [p[1] for p in points], color=cmap(k), label=f"layer {layer}")
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            ax.plot(xs, ys, color=cmap(k), marker="o", markersize=3, label=f"layer {layer}")
         ax.set_title(VIEW_LABELS[view])
         ax.set_xlabel("step")
     axes[0].set_ylabel("mean coefficient")

@@ -59,8 +59,8 @@ def _names(class_names: list[str], num_classes: int) -> list[str]:
 
 
 def confusion_matrix(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """classes x classes: videos of true class i (row) whose top-1 class is j (column)."""
-    return multiclass_confusion_matrix(probs, labels, num_classes=probs.shape[1])
+    """classes x classes: videos of true class i (row) whose top-1 class (``class_1``) is j (column)."""
+    return multiclass_confusion_matrix(probs.topk(1, dim=1).indices[:, 0], labels, num_classes=probs.shape[1])
 
 
 def confusion_rows(matrix: torch.Tensor, class_names: list[str]) -> tuple[list[str], list[dict]]:
