@@ -125,3 +125,15 @@ def test_every_test_writes_a_confusion_matrix(piped, data_dir):
     wandb = b"".join(p.read_bytes() for p in (run_dir / "wandb").glob("offline-run-*/*.wandb"))
     assert b"test/confusion" in wandb and b"test/confusion_matrix" in wandb
     assert "confusion.csv" in RUN_OUTPUTS  # a fresh start moves it aside with the rest
+
+
+def test_throughput_is_logged_whatever_the_console_shows(tmp_path):
+    """A live bar (a terminal) or plain lines: the speed monitor is there either way."""
+    from cost.training.callbacks import build_callbacks
+    from cost.training.progress import PlainProgress, SpeedMonitor
+    from training_helpers import compose_cfg
+
+    for plain, shown in (("true", PlainProgress), ("false", SpeedMonitor)):
+        cfg = compose_cfg([f"paths.output_dir={tmp_path}", f"callbacks.plain_progress={plain}"])
+        monitors = [c for c in build_callbacks(cfg, tmp_path) if isinstance(c, SpeedMonitor)]
+        assert [type(c) for c in monitors] == [shown] and monitors[0].every == cfg.trainer.log_every_n_steps
