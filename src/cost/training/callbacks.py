@@ -19,7 +19,7 @@ from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from .config import section
-from .progress import FlopRichModelSummary, PlainProgress, StepRichProgressBar
+from .progress import FlopRichModelSummary, PlainProgress, SpeedMonitor, StepRichProgressBar
 
 WANDB_ID_FILE = "wandb_id.txt"
 # The exit code of a run stopped by SIGTERM or SIGUSR1 (128 + SIGTERM, what a shell reports for
@@ -80,13 +80,12 @@ def build_callbacks(cfg, ckpt_dir: Path) -> list:
     plain = c.plain_progress
     if plain == "auto":
         plain = not sys.stdout.isatty()  # a log file (SLURM, nohup): lines, not a live bar
+    # 50: what Lightning logs at when trainer.log_every_n_steps is null.
+    progress_every = int(c.progress_every_n_steps or cfg.trainer.log_every_n_steps or 50)
     if plain:
-        # 50: what Lightning logs at when trainer.log_every_n_steps is null.
-        callbacks.append(PlainProgress(int(c.progress_every_n_steps or cfg.trainer.log_every_n_steps or 50)))
-    elif c.rich_progress:
-        callbacks.append(StepRichProgressBar())
+        callbacks.append(PlainProgress(progress_every))  # lines with clips/s and data wait, both logged too
     else:
-        callbacks.append(TQDMProgressBar())
+        callbacks += [SpeedMonitor(progress_every), StepRichProgressBar() if c.rich_progress else TQDMProgressBar()]
     callbacks.append(FlopRichModelSummary(max_depth=int(c.model_summary_depth)))
     return callbacks
 

@@ -2,9 +2,9 @@
 
 A Lightning callback, so the LightningModule does no file I/O: after each validation it
 appends the layers' mean coefficients to ``coefficient_curves.csv``; after the test it writes
-``coefficients.csv``, ``class_coefficients.csv``, the figures, ``predictions.csv`` and
-``class_accuracy.csv``, and logs them as W&B tables. Rank zero only; it reads the module's
-``val_results`` / ``test_results``.
+``coefficients.csv``, ``class_coefficients.csv``, the figures, ``predictions.csv``,
+``class_accuracy.csv`` and ``confusion.csv``, and logs them as W&B tables and images. Rank zero
+only; it reads the module's ``val_results`` / ``test_results``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from cost.analysis import plots
 
 from . import coefficients as coefs
 from . import predictions
+
+COEFFICIENT_FIGURES = ("coefficients_per_layer.png", "class_temporal_importance.png")
 
 
 class EvaluationOutputs(pl.Callback):
@@ -51,15 +53,20 @@ class EvaluationOutputs(pl.Callback):
             test_set.manifest.path(int(i)) if test_set is not None else str(int(i)) for i in res["index"].reshape(-1)
         ]
         tables = predictions.write_test_files(self.output_dir, res, paths, class_names, res["class_rows"])
-        predictions.log_tables(trainer.loggers, tables)
+        predictions.log_tables(trainer.loggers, tables, self.output_dir / "figures" / predictions.CONFUSION_FIGURE)
 
     def _write_coefficients(self, rows: list[dict], class_rows: list[dict]) -> None:
         """coefficients.csv, class_coefficients.csv and figures/ (CoST models only)."""
         coefs.write_csv(self.output_dir / "coefficients.csv", rows, coefs.LAYER_COLUMNS)
         coefs.write_csv(self.output_dir / "class_coefficients.csv", class_rows, coefs.CLASS_COLUMNS)
-        plots.plot_layer_coefficients(rows, self.output_dir / "figures" / "coefficients_per_layer.png")
+        run = self.output_dir.name
+        plots.plot_layer_coefficients(
+            rows, self.output_dir / "figures" / COEFFICIENT_FIGURES[0], title=f"View importance per CoST layer: {run}"
+        )
         if class_rows:
-            plots.plot_class_ranking(class_rows, self.output_dir / "figures" / "class_temporal_importance.png")
+            plots.plot_class_ranking(
+                class_rows, self.output_dir / "figures" / COEFFICIENT_FIGURES[1], title=f"Temporal importance: {run}"
+            )
 
     def _log_coefficient_tables(self, loggers: list, rows: list[dict], class_rows: list[dict]) -> None:
         """The coefficient tables and figures as W&B objects (when a W&B logger is attached)."""
@@ -78,7 +85,7 @@ class EvaluationOutputs(pl.Callback):
                         columns=coefs.CLASS_COLUMNS,
                         data=[[r[c] for c in coefs.CLASS_COLUMNS] for r in class_rows],
                     )
-                figs = sorted((self.output_dir / "figures").glob("*.png"))
+                figs = [p for name in COEFFICIENT_FIGURES if (p := self.output_dir / "figures" / name).is_file()]
                 if figs:
                     logger.log_image("test/coef/figures", images=[str(p) for p in figs])
             except Exception as err:  # noqa: BLE001 - W&B trouble must not lose the results

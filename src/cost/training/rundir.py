@@ -44,6 +44,7 @@ RUN_OUTPUTS = (
     "results.json",
     "predictions.csv",
     "class_accuracy.csv",
+    "confusion.csv",
     "coefficients.csv",
     "class_coefficients.csv",
     "coefficient_curves.csv",
