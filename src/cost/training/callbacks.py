@@ -179,6 +179,7 @@ class EMAWeights(WeightAveraging):
 
     def __init__(self, decay: float) -> None:
         super().__init__(use_buffers=True, multi_avg_fn=get_ema_multi_avg_fn(decay))
+        self._raw_state: dict | None = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if stage == "fit":
@@ -186,6 +187,22 @@ class EMAWeights(WeightAveraging):
                 pl_module.setup(stage)  # the network, built from the data's class count, is what is averaged
             self._device = trainer.strategy.root_device  # the module is still on the CPU here
         super().setup(trainer, pl_module, stage)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """The raw weights stay in the checkpoint written after the fit (a longer rerun resumes them)."""
+        self._raw_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        super().on_train_end(trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if self._raw_state is not None and "current_model_state" in checkpoint:
+            checkpoint["current_model_state"] = self._raw_state
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        """Only a resumed fit takes the raw weights back; the test after the fit evaluates the
+        checkpoint's ``state_dict``, the EMA (Lightning would load the raw weights there too)."""
+        if trainer.state.fn == TrainerFn.FITTING:
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
 
 
 class StopOnSignal(Callback):
