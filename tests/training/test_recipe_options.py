@@ -230,11 +230,25 @@ def test_early_stopping_stops_when_val_top1_does_not_improve(data_dir, tmp_path)
     assert not list(out.glob("previous-*"))  # it resumed the run, not started over
 
 
-def test_early_stopping_needs_a_monitor(data_dir, tmp_path):
+def test_bad_recipe_options_are_listed_before_the_run_starts(data_dir, tmp_path):
     from cost.training.preflight import preflight
 
     cfg = compose_cfg(
-        run_overrides(data_dir, tmp_path, "callbacks.early_stopping_patience=2", "callbacks.monitor=null")
+        run_overrides(
+            data_dir,
+            tmp_path,
+            "optim/optimizer=adamw",
+            "+optim.optimizer.momentum=0.9",
+            "optim.label_smoothing=1.0",
+            "callbacks.early_stopping_patience=2",
+            "callbacks.monitor=null",
+        )
     )
-    with pytest.raises(Exception, match=r"callbacks.early_stopping_patience needs callbacks.monitor"):
+    with pytest.raises(ValueError) as err:
         preflight(cfg, ("train", "val", "test"))
+    lines = str(err.value).splitlines()
+    assert lines[0] == "the run cannot start:"
+    assert lines[1].strip().startswith("optim.optimizer.momentum is not an argument of AdamW (it takes amsgrad, betas")
+    assert "optim.label_smoothing=1.0 must be in [0, 1)" in lines[2]
+    assert "callbacks.early_stopping_patience needs callbacks.monitor (e.g. val/top1) to follow" in lines[3]
+    assert not (tmp_path / "runs").exists()

@@ -139,7 +139,7 @@ def _target(o: OptimConfig, key: str) -> tuple[type, dict]:
         cls = get_class(str(node.pop("_target_")))
     except Exception as err:  # noqa: BLE001 - Hydra wraps the import error
         raise ValueError(f"optim.{key}._target_: {err}") from None
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
     for name in node:
         if name in _SET_BY_RECIPE[key]:
             raise ValueError(
@@ -147,17 +147,21 @@ def _target(o: OptimConfig, key: str) -> tuple[type, dict]:
                 f"per parameter group): remove it from optim.{key}"
             )
         if name not in accepted:
-            raise ValueError(
-                f"optim.{key}.{name} is not an argument of {cls.__qualname__} (it takes {sorted(accepted)})"
-            )
+            takes = ", ".join(sorted(accepted - set(_SET_BY_RECIPE[key])))
+            raise ValueError(f"optim.{key}.{name} is not an argument of {cls.__qualname__} (it takes {takes})")
     return cls, node
 
 
 def check_recipe(optim_cfg) -> None:
-    """The optimiser and scheduler classes exist and take their keys; the recipe options are in range."""
+    """The optimiser and scheduler classes exist and take their keys; the recipe options are in
+    range. One error listing every problem."""
     o = OptimConfig.of(optim_cfg)
-    _target(o, "optimizer")
-    _target(o, "scheduler")
+    problems = []
+    for key in ("optimizer", "scheduler"):
+        try:
+            _target(o, key)
+        except ValueError as err:
+            problems.append(str(err))
     for key, value, ok, what in (
         ("label_smoothing", o.label_smoothing, lambda v: 0 <= v < 1, "in [0, 1)"),
         ("mixup_alpha", o.mixup_alpha, lambda v: v >= 0, ">= 0 (0 = off)"),
@@ -166,7 +170,9 @@ def check_recipe(optim_cfg) -> None:
     ):
         real = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if not ((value is None and key == "ema_decay") or (real and ok(value))):
-            raise ValueError(f"optim.{key}={value!r} must be {what}")
+            problems.append(f"optim.{key}={value!r} must be {what}")
+    if problems:
+        raise ValueError("\n  ".join(problems))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, optim_cfg, total_steps: int):
