@@ -45,6 +45,18 @@ def test_every_option_is_off_in_both_recipes():
     assert cfg.callbacks.early_stopping_patience is None
 
 
+def test_the_start_line_names_the_classes_and_the_options_on():
+    from cost.training.schedules import batch_recipe, describe_recipe
+
+    plain = describe_recipe(batch_recipe(recipe_file("paper"), 8, 4, 1))
+    assert plain == (
+        "batch 8 per device x 4 device(s) x 1 accumulation = total batch 32; lr 0.005 "
+        "(linear scaling from lr 0.005 at batch 32); SGD + MultiStepLR"
+    )
+    on = batch_recipe({**recipe_file("paper"), "label_smoothing": 0.1, "ema_decay": 0.999}, 8, 4, 1)
+    assert describe_recipe(on).endswith("; SGD + MultiStepLR; label_smoothing 0.1, ema_decay 0.999")
+
+
 def test_the_default_loss_is_plain_cross_entropy():
     module, batch = _module(), _batch()
     torch.manual_seed(0)
@@ -161,6 +173,9 @@ def test_ema_weights_are_checkpointed_and_evaluated(data_dir, tmp_path):
         "callbacks.checkpoint_every_n_steps=2",
     )
     assert rec["global_step"] == 4 and Path(rec["checkpoint"]).name == "best.ckpt"
+    assert rec["recipe"]["optimizer"] == "torch.optim.AdamW" and rec["recipe"]["ema_decay"] == 0.5
+    options = {k: rec["recipe"][k] for k in ("label_smoothing", "mixup_alpha", "cutmix_alpha")}
+    assert options == {"label_smoothing": 0.1, "mixup_alpha": 0.4, "cutmix_alpha": 0.4}
     last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert any(not torch.equal(v, last["current_model_state"][k]) for k, v in last["state_dict"].items())
     ckpt = torch.load(rec["checkpoint"], map_location="cpu", weights_only=True)

@@ -81,6 +81,19 @@ def batch_recipe(optim_cfg, per_device: int, devices: int, accumulate: int) -> d
         "base_batch_size": int(o.base_batch_size),
         "scale_lr": bool(o.scale_lr),
         "lr": effective_lr(o, total),
+        "optimizer": str(o.optimizer.get("_target_")),
+        "scheduler": str(o.scheduler.get("_target_")),
+        # the opt-in options that are on (docs/method.md#recipe-options)
+        **{k: v for k, v in _options(o).items() if v},
+    }
+
+
+def _options(o: OptimConfig) -> dict:
+    return {
+        "label_smoothing": o.label_smoothing,
+        "mixup_alpha": o.mixup_alpha,
+        "cutmix_alpha": o.cutmix_alpha,
+        "ema_decay": o.ema_decay,
     }
 
 
@@ -88,9 +101,12 @@ def describe_recipe(r: dict) -> str:
     scaling = (
         f"linear scaling from lr {r['base_lr']:g} at batch {r['base_batch_size']}" if r["scale_lr"] else "no lr scaling"
     )
+    classes = f"{r['optimizer'].rsplit('.', 1)[-1]} + {r['scheduler'].rsplit('.', 1)[-1]}"
+    options = [f"{k} {r[k]:g}" for k in ("label_smoothing", "mixup_alpha", "cutmix_alpha", "ema_decay") if k in r]
     return (
         f"batch {r['per_device_batch']} per device x {r['devices']} device(s) x {r['accumulate_grad_batches']} "
-        f"accumulation = total batch {r['total_batch']}; lr {r['lr']:g} ({scaling})"
+        f"accumulation = total batch {r['total_batch']}; lr {r['lr']:g} ({scaling}); {classes}"
+        + (f"; {', '.join(options)}" if options else "")
     )
 
 
