@@ -4,6 +4,7 @@ early stopping and another optimiser, each off by default and doing what it says
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -216,7 +217,7 @@ def test_ema_weights_are_checkpointed_and_evaluated(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_early_stopping_stops_when_val_top1_does_not_improve(data_dir, tmp_path):
+def test_early_stopping_stops_when_val_top1_does_not_improve(data_dir, tmp_path, caplog):
     """A vanishing lr and frozen BatchNorm keep val top-1 the same: with patience 1 the fit stops
     at the second validation (step 4 of 40), tests, and the run counts as finished; rerunning
     it re-tests without training on."""
@@ -229,8 +230,10 @@ def test_early_stopping_stops_when_val_top1_does_not_improve(data_dir, tmp_path)
         "callbacks.checkpoint_every_n_steps=2",
         "trainer.log_every_n_steps=1",
     )
-    out, rec = _run(data_dir, tmp_path, "stop", *args)
+    with caplog.at_level(logging.INFO):
+        out, rec = _run(data_dir, tmp_path, "stop", *args)
     assert rec["global_step"] == 4 and rec["recipe"]["stopped_early_at_step"] == 4
+    assert "early stopping at step 4: val/top1 has not risen above" in caplog.text
     record = json.loads((out / "results.json").read_text())
     assert record["global_step"] == 4 and record["num_videos"] == 6
     assert unfinished(out) is None

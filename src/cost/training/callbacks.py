@@ -22,7 +22,7 @@ from pytorch_lightning.callbacks import (
 )
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
-from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
@@ -152,6 +152,10 @@ class StopEarly(EarlyStopping):
         super()._run_early_stopping_check(trainer)
         if trainer.should_stop and self.stopped_step is None:
             self.stopped_step = int(trainer.global_step)
+            rank_zero_info(
+                f"early stopping at step {self.stopped_step}: {self.monitor} has not risen above "
+                f"{float(self.best_score):.4g} in {self.wait_count} validation(s) (callbacks.early_stopping_patience)"
+            )
 
     def on_train_start(self, trainer, pl_module) -> None:
         if self.stopped_step is not None:  # resumed from the checkpoint of a run that had stopped
