@@ -191,6 +191,7 @@ def test_default_recipes_keep_their_lr_at_every_step(recipe, total_batch, base, 
         assert lrs[19][0] == base and lrs[20][0] == base * 0.1 and lrs[29][0] == base * 0.1
 
 
+@pytest.mark.slow  # 600k scheduler steps: ~5-20 s
 def test_paper_schedule_of_600k_steps_decays_at_300k_and_450k():
     """The full paper run (600k iterations at total batch 32), stepped every iteration."""
     lrs = _lrs_every_step(_recipe("paper"), 32, 600_000)
