@@ -93,7 +93,8 @@ def test_trainer_presets():
 def test_real_data_is_paper_scale_and_experiments_compose():
     cfg = compose_cfg(["model=cost_b", "data=moments", "trainer.devices=8", "paths.output_dir=x"])
     assert cfg.model.depth == 50 and cfg.trainer.max_steps == 600_000 and cfg.optim.lr == 0.005
-    assert cfg.optim.milestones == [0.5, 0.75] and cfg.optim.momentum == 0.9 and cfg.optim.weight_decay == 1e-4
+    assert cfg.optim.scheduler.milestones == [0.5, 0.75] and cfg.optim.optimizer.momentum == 0.9
+    assert cfg.optim.weight_decay == 1e-4 and cfg.optim.optimizer._target_ == "torch.optim.SGD"
     for exp in (CONFIG_DIR / "experiment").glob("*.yaml"):
         c = compose_cfg([f"experiment={exp.stem}", "paths.output_dir=x"])
         check_config(c)
@@ -167,7 +168,20 @@ def test_multirun_with_ddp_on_basic_launcher_is_refused(tmp_path):
     assert not (tmp_path / "data").exists()  # stopped before touching data
 
 
-GROUPS = ("preset", "model", "data", "experiment", "frames", "optim", "trainer", "logger", "callbacks", "debug")
+GROUPS = (
+    "preset",
+    "model",
+    "data",
+    "experiment",
+    "frames",
+    "optim",
+    "optim/optimizer",
+    "optim/scheduler",
+    "trainer",
+    "logger",
+    "callbacks",
+    "debug",
+)
 
 
 def _choices(group: str) -> list[str]:
@@ -206,7 +220,7 @@ def test_every_choice_of_every_group_composes(entry):
     "override,message",
     [
         ("+optim.name=paper", "unknown key optim.name"),
-        ("~optim.gamma", "missing key optim.gamma"),
+        ("~optim.warmup_steps", "missing key optim.warmup_steps"),
         ("+callbacks.rich_progres=false", "unknown key callbacks.rich_progres"),
     ],
 )
