@@ -116,7 +116,7 @@ def milestone_steps(milestones: Sequence[float], total_steps: int) -> list[int]:
     for m in milestones:
         m = float(m)
         if m < 0:
-            raise ValueError(f"optim.milestones must be >= 0, got {m}")
+            raise ValueError(f"optim.scheduler.milestones must be >= 0, got {m}")
         out.append(int(round(m * total_steps)) if m < 1 else int(m))
     return sorted(out)
 
