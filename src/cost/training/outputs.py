@@ -2,7 +2,8 @@
 
 A Lightning callback, so the LightningModule does no file I/O: after each validation it
 appends the layers' mean coefficients to ``coefficient_curves.csv``; after the test it writes
-``coefficients.csv``, ``class_coefficients.csv``, the figures, ``predictions.csv`` and
+``coefficients.csv``, ``class_coefficients.csv`` and ``class_layer_coefficients.csv`` (CoST(b)
+only: CoST(a) has one coefficient set for every clip, so no class ranking), the figures, ``predictions.csv`` and
 ``class_accuracy.csv``, and logs them as W&B tables. Rank zero only; it reads the module's
 ``val_results`` / ``test_results``.
 """
@@ -43,8 +44,9 @@ class EvaluationOutputs(pl.Callback):
             return
         class_names = pl_module.class_names or []
         if res["coef_rows"]:
-            self._write_coefficients(res["coef_rows"], res["class_rows"])
-            self._log_coefficient_tables(trainer.loggers, res["coef_rows"], res["class_rows"])
+            class_layer = res.get("class_layer_rows") or []
+            self._write_coefficients(res["coef_rows"], res["class_rows"], class_layer)
+            self._log_coefficient_tables(trainer.loggers, res["coef_rows"], res["class_rows"], class_layer)
         datasets = getattr(getattr(trainer, "datamodule", None), "datasets", None)
         test_set = datasets.get("test") if isinstance(datasets, dict) else None
         paths = [
@@ -53,30 +55,43 @@ class EvaluationOutputs(pl.Callback):
         tables = predictions.write_test_files(self.output_dir, res, paths, class_names, res["class_rows"])
         predictions.log_tables(trainer.loggers, tables)
 
-    def _write_coefficients(self, rows: list[dict], class_rows: list[dict]) -> None:
-        """coefficients.csv, class_coefficients.csv and figures/ (CoST models only)."""
-        coefs.write_csv(self.output_dir / "coefficients.csv", rows, coefs.LAYER_COLUMNS)
-        coefs.write_csv(self.output_dir / "class_coefficients.csv", class_rows, coefs.CLASS_COLUMNS)
+    def _write_coefficients(self, rows: list[dict], class_rows: list[dict], class_layer: list[dict]) -> None:
+        """coefficients.csv and figures/ (CoST models); the class files and figures only when
+        the coefficients can differ between classes (CoST(b))."""
+        coefs.write_csv(self.output_dir / "coefficients.csv", rows, coefs.layer_columns(rows))
         plots.plot_layer_coefficients(rows, self.output_dir / "figures" / "coefficients_per_layer.png")
         if class_rows:
-            plots.plot_class_ranking(class_rows, self.output_dir / "figures" / "class_temporal_importance.png")
+            coefs.write_csv(self.output_dir / "class_coefficients.csv", class_rows, coefs.CLASS_COLUMNS)
+            note = coefs.magnitude_warning(coefs.magnitude_correlation(class_layer))
+            plots.plot_class_ranking(
+                class_rows, self.output_dir / "figures" / "class_temporal_importance.png", note=note
+            )
+        if class_layer:
+            path = self.output_dir / "class_layer_coefficients.csv"
+            coefs.write_csv(path, class_layer, coefs.CLASS_LAYER_COLUMNS)
+            plots.plot_class_layer_heatmap(class_layer, self.output_dir / "figures" / "class_layer_temporal.png")
 
-    def _log_coefficient_tables(self, loggers: list, rows: list[dict], class_rows: list[dict]) -> None:
+    def _log_coefficient_tables(
+        self, loggers: list, rows: list[dict], class_rows: list[dict], class_layer: list[dict]
+    ) -> None:
         """The coefficient tables and figures as W&B objects (when a W&B logger is attached)."""
         for logger in loggers:
             if not isinstance(logger, WandbLogger):
                 continue
             try:
-                logger.log_table(
-                    "test/coef/layers",
-                    columns=coefs.LAYER_COLUMNS,
-                    data=[[r[c] for c in coefs.LAYER_COLUMNS] for r in rows],
-                )
+                columns = coefs.layer_columns(rows)
+                logger.log_table("test/coef/layers", columns=columns, data=[[r[c] for c in columns] for r in rows])
                 if class_rows:
                     logger.log_table(
                         "test/coef/classes",
                         columns=coefs.CLASS_COLUMNS,
                         data=[[r[c] for c in coefs.CLASS_COLUMNS] for r in class_rows],
+                    )
+                if class_layer:
+                    logger.log_table(
+                        "test/coef/class_layers",
+                        columns=coefs.CLASS_LAYER_COLUMNS,
+                        data=[[r[c] for c in coefs.CLASS_LAYER_COLUMNS] for r in class_layer],
                     )
                 figs = sorted((self.output_dir / "figures").glob("*.png"))
                 if figs:
