@@ -31,8 +31,8 @@ CLASS_LAYER_COLUMNS = ["class", "layer", "hw", "tw", "th", "temporal", *STAT_NAM
 MAGNITUDE_WARN_RHO = 0.7
 CURVE_COLUMNS = ["step", "layer", "view", "mean"]
 # Column types of the coefficient files; every other column holds a float.
-INT_COLUMNS = frozenset({"layer", "stage", "unit", "step"})
-STR_COLUMNS = frozenset({"view", "class"})
+INT_COLUMNS = frozenset({"layer", "stage", "unit", "step", "videos"})
+STR_COLUMNS = frozenset({"view", "class", "condition", "layers", "predicted"})
 
 
 def clip_coefficients(layers: list[CoST]) -> torch.Tensor:
@@ -243,7 +243,8 @@ def _typed(key: str, value: str):
 
 
 def read_csv(path: str | Path) -> list[dict]:
-    """A coefficient CSV (coefficients.csv, class_coefficients.csv, coefficient_curves.csv) as
+    """A coefficient CSV (coefficients.csv, class_coefficients.csv, class_layer_coefficients.csv,
+    coefficient_curves.csv, analysis/view_reliance.csv) as
     dicts of typed values: ints for INT_COLUMNS, strings for STR_COLUMNS, floats otherwise."""
     path = Path(path)
     if not path.is_file():
