@@ -169,3 +169,16 @@ def test_views_limited_to_layers_keeps_the_earlier_analysis(demo):
     assert (run_dir / "analysis" / "previous-1" / "view_reliance.csv").read_bytes() == before
     rows = coefs.read_csv(run_dir / "analysis" / "view_reliance.csv")
     assert [(r["condition"], r["layers"]) for r in rows] == [("all", "-")] * 16 + [("hw_only", "1,2")] * 16
+
+
+def test_heatmap_colours_equal_looking_values_equally():
+    """Differences below the 3 decimals shown get one colour; classes in name order."""
+    rows = [
+        {"class": c, "layer": la, "temporal": 0.6667 + k * 1e-5}
+        for k, (c, la) in enumerate((c, la) for c in ("zoom_in", "red_disc") for la in (1, 2))
+    ]
+    fig = plots.plot_class_layer_heatmap(rows)
+    image = fig.axes[0].images[0]
+    colours = image.to_rgba(image.get_array())
+    assert (colours == colours[0, 0]).all()
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["red_disc", "zoom_in"]

@@ -70,17 +70,21 @@ def plot_class_ranking(
 
 def plot_class_layer_heatmap(rows: list[dict], path=None, key: str = "temporal", title: str | None = None):
     """class_layer_coefficients.csv as a classes x layers heatmap of ``key`` (T-W + T-H by
-    default). Classes in name order: the row order carries no ranking."""
+    default). Classes in name order: the row order carries no ranking. Values are coloured as
+    shown, at 3 decimals, on a scale at least 0.01 wide, so equal-looking cells look equal."""
     classes = sorted({r["class"] for r in rows})
     layers = sorted({r["layer"] for r in rows})
-    value = {(r["class"], r["layer"]): r[key] for r in rows}
+    value = {(r["class"], r["layer"]): round(r[key], 3) for r in rows}
     grid = [[value.get((c, la), float("nan")) for la in layers] for c in classes]
+    lo, hi = min(value.values()), max(value.values())
+    if hi - lo < 0.01:
+        lo, hi = (lo + hi) / 2 - 0.005, (lo + hi) / 2 + 0.005
     fig, ax = plt.subplots(figsize=(1.0 * len(layers) + 3, 0.3 * len(classes) + 1.4))
-    im = ax.imshow(grid, aspect="auto", cmap="viridis")
+    im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=lo, vmax=hi)
     if len(classes) * len(layers) <= 400:
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white")
+                ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=6, color="white")
     ax.set_xticks(range(len(layers)), [str(la) for la in layers])
     ax.set_yticks(range(len(classes)), classes, fontsize=7)
     ax.set_xlabel("CoST layer (shallow to deep)")
