@@ -173,7 +173,7 @@ def test_output_files_match_the_schema(trained, data_dir):
     assert list(curves[0]) == CURVE_COLUMNS
     assert sorted({int(r["step"]) for r in curves}) == [80, 160] and len(curves) == 2 * 12
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert len(figures) == 2
+    assert figures == ["class_layer_temporal.png", "class_temporal_importance.png", "coefficients_per_layer.png"]
 
     metrics = text_rows(out / "csv" / "metrics.csv")
     cols = set(metrics[0])
