@@ -15,7 +15,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from cost.models.cost_op import VIEWS
-from cost.training.coefficients import layer_means, view_means
+from cost.training.coefficients import layer_means, rank_key, view_means
 
 from .paper import PAPER_VIEW_MEANS
 
@@ -56,9 +56,12 @@ def plot_layer_coefficients(rows: list[dict], path=None, title: str = "View impo
     return _save(fig, path)
 
 
-def plot_class_ranking(rows: list[dict], path=None, count: int = 10, title: str = "Temporal importance per class"):
-    """Figure 7: classes ranked by T-W + T-H importance, the top and the bottom ``count``."""
-    ranked = sorted(rows, key=lambda r: r["temporal"], reverse=True)
+def plot_class_ranking(
+    rows: list[dict], path=None, count: int = 10, title: str = "Temporal importance per class", note: str | None = None
+):
+    """Figure 7: classes ranked by T-W + T-H importance, the top and the bottom ``count``.
+    Equal values (at 6 decimals) are ties, shown in name order; ``note`` goes under the plot."""
+    ranked = sorted(rows, key=rank_key("temporal"))
     shown = ranked if len(ranked) <= 2 * count else ranked[:count] + ranked[-count:]
     fig, ax = _figure(6.5, 0.28 * len(shown) + 1.2)
     names = [r["class"] for r in shown][::-1]
@@ -67,6 +70,52 @@ def plot_class_ranking(rows: list[dict], path=None, count: int = 10, title: str 
     ax.barh(range(len(shown)), values, color=colors)
     ax.set_yticks(range(len(shown)), names, fontsize=8)
     ax.set_xlabel("temporal importance (T-W + T-H mean coefficient)")
+    ax.set_title(title)
+    if note:
+        fig.text(0.0, -0.02, note, ha="left", va="top", fontsize=7, color="#c44e52", wrap=True)
+    return _save(fig, path)
+
+
+def plot_class_layer_heatmap(rows: list[dict], path=None, key: str = "temporal", title: str | None = None):
+    """class_layer_coefficients.csv as a classes x layers heatmap of ``key`` (T-W + T-H by
+    default). Classes in name order: the row order carries no ranking. Values are coloured as
+    shown, at 3 decimals, on a scale at least 0.01 wide, so equal-looking cells look equal."""
+    classes = sorted({r["class"] for r in rows})
+    layers = sorted({r["layer"] for r in rows})
+    value = {(r["class"], r["layer"]): round(r[key], 3) for r in rows}
+    grid = [[value.get((c, la), float("nan")) for la in layers] for c in classes]
+    lo, hi = min(value.values()), max(value.values())
+    if hi - lo < 0.01:
+        lo, hi = (lo + hi) / 2 - 0.005, (lo + hi) / 2 + 0.005
+    fig, ax = _figure(1.0 * len(layers) + 3, 0.3 * len(classes) + 1.4)
+    im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=lo, vmax=hi)
+    if len(classes) * len(layers) <= 400:
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=6, color="white")
+    ax.set_xticks(range(len(layers)), [str(la) for la in layers])
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("CoST layer (shallow to deep)")
+    fig.colorbar(im, ax=ax, label=f"mean {key} coefficient")
+    ax.set_title(title or f"{key} coefficient per class and layer")
+    return _save(fig, path)
+
+
+def plot_view_reliance(rows: list[dict], path=None, title: str = "Top-1 per class under each condition"):
+    """view_reliance.csv: each class's top-1 under every condition, classes in the given order."""
+    classes = list(dict.fromkeys(r["class"] for r in rows))
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    top1 = {(r["class"], r["condition"]): r["top1"] for r in rows}
+    fig, ax = _figure(0.45 * len(classes) * max(1, len(conditions) / 3) + 2.5, 3.8)
+    width = 0.8 / len(conditions)
+    cmap = colormaps["tab10"]
+    for k, cond in enumerate(conditions):
+        xs = [i + (k - (len(conditions) - 1) / 2) * width for i in range(len(classes))]
+        ax.bar(xs, [top1.get((c, cond), float("nan")) for c in classes], width, color=cmap(k), label=cond)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("top-1 %")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title)
     return _save(fig, path)
 

@@ -202,14 +202,16 @@ class VideoClassifier(pl.LightningModule):
             return
         flat = clips.flatten(0, 1)  # video-major: video 0's views, then video 1's, ...
         chunk = int(self.hparams.eval_chunk) or flat.shape[0]
-        logits, clip_coef = [], []
+        logits, clip_coef, clip_stats = [], [], []
         for start in range(0, flat.shape[0], chunk):
             logits.append(self.net(flat[start : start + chunk]))
             if self.layers:
                 clip_coef.append(coefs.clip_coefficients(self.layers))
+                clip_stats.append(coefs.clip_statistics(self.layers))
         logits = torch.cat(logits).view(n, v, -1)
         coef = coefs.video_coefficients(torch.cat(clip_coef), n, v) if clip_coef else None
-        metric.update(logits, batch["label"], batch["index"], coef)
+        stats = coefs.video_coefficients(torch.cat(clip_stats), n, v) if clip_stats else None
+        metric.update(logits, batch["label"], batch["index"], coef, stats)
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, self.val_metrics)
@@ -238,7 +240,7 @@ class VideoClassifier(pl.LightningModule):
         res = metric.compute()
         metric.reset()
         # statistics and files on CPU; torchmetrics squeezes a one-video label to 0-d
-        res["coef"], res["label"] = res["coef"].cpu(), res["label"].cpu().reshape(-1)
+        res["coef"], res["stats"], res["label"] = res["coef"].cpu(), res["stats"].cpu(), res["label"].cpu().reshape(-1)
         skipped = self._gather_skipped()
         res["skipped_videos"], res["num_skipped"] = sorted(set(skipped)), len(skipped)
         rows = coefs.layer_rows(self.layers, res["coef"])
@@ -271,5 +273,11 @@ class VideoClassifier(pl.LightningModule):
                 f"evaluated {res['num_videos']} videos (+{res['num_skipped']} skipped) "
                 f"but the test split has {expected}: the test loader lost or repeated videos"
             )
-        res["class_rows"] = coefs.class_rows(res["coef"], res["label"], self.class_names or [])
+        # CoST(a)'s coefficients are the same for every clip: no per-class statistics to rank.
+        ranks = not coefs.clip_independent(self.layers)
+        names = self.class_names or []
+        res["class_rows"] = coefs.class_rows(res["coef"], res["label"], names) if ranks else []
+        res["class_layer_rows"] = (
+            coefs.class_layer_rows(res["coef"], res["stats"], res["label"], names) if ranks and self.layers else []
+        )
         self.test_results = res

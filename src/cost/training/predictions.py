@@ -134,9 +134,9 @@ def write_test_files(
 
 
 def ends_of_ranking(rows: list[dict], key: str, n: int = 10, limit: int = 30) -> tuple[list[dict], list[dict]]:
-    """Rows sorted by ``key`` (largest first) for the console: all of them up to ``limit``,
+    """Rows sorted by ``key`` (largest first, ties by name) for the console: all of them up to ``limit``,
     else the ``n`` largest and the ``n`` smallest (the CSV files keep every row)."""
-    ranked = sorted(rows, key=lambda r: r[key], reverse=True)
+    ranked = sorted(rows, key=coefs.rank_key(key))  # ties (at 6 decimals) by class name
     if len(ranked) <= limit:
         return ranked, []
     return ranked[:n], ranked[-n:]

@@ -47,8 +47,10 @@ RUN_OUTPUTS = (
     "confusion.csv",
     "coefficients.csv",
     "class_coefficients.csv",
+    "class_layer_coefficients.csv",
     "coefficient_curves.csv",
     "figures",
+    "analysis",  # python -m cost.analysis views: it belongs to this run's checkpoints
 )
 
 
