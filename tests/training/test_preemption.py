@@ -198,12 +198,11 @@ def test_sigterm_during_a_validation_keeps_the_previous_last_ckpt_and_the_rerun_
         f"trainer.max_steps={max_steps}",
         "trainer.val_check_interval=6",
         "callbacks.checkpoint_every_n_steps=3",
-        "trainer.limit_val_batches=24",
+        "data.val_batch_size=1",  # 96 validation batches: the signal lands long before their end
     )
     run_dir = tmp_path / "runs" / "term_in_val"
     run = Run(args)
-    run.wait_for(rf"{CLOCK}step 6/{max_steps} ")
-    time.sleep(1.0)  # inside the validation of step 6
+    run.wait_for(rf"{CLOCK}validation batch 1/")  # inside the validation of step 6
     run.signal(signal.SIGTERM)
     assert run.finish() == SIGNAL_EXIT_CODE, run.output[-3000:]
     assert not any(re.match(rf"{CLOCK}validation at step 6", line) for line in run.lines), "validation already over"
