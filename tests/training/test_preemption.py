@@ -161,12 +161,11 @@ def test_kill_9_during_a_validation_on_a_checkpoint_step_keeps_that_validation(d
         f"trainer.max_steps={max_steps}",
         f"trainer.val_check_interval={every}",
         f"callbacks.checkpoint_every_n_steps={every}",
-        "trainer.limit_val_batches=24",  # the whole validation set: seconds, time to kill in it
+        "data.val_batch_size=1",  # 96 validation batches: time to stop the process inside them
     )
     run_dir = tmp_path / "runs" / "killed_in_val"
     run = Run(args)
-    run.wait_for(rf"{CLOCK}step {every}/{max_steps} ")
-    time.sleep(1.0)  # inside the validation of step 6 (it takes several seconds here)
+    run.wait_for(rf"{CLOCK}validation batch 1/")  # inside the validation of step 6
     run.signal(signal.SIGSTOP)
     time.sleep(0.3)
     over = [line for line in run.lines if re.match(rf"{CLOCK}validation at step {every}", line)]
