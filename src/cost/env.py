@@ -71,8 +71,8 @@ def config_lines(overrides: list[str]) -> list[str]:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from cost.training.callbacks import _wandb_mode
     from cost.training.config import CONFIG_DIR, quote_numeric_choices
+    from cost.training.loggers import _wandb_mode
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):

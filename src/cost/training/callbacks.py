@@ -1,38 +1,39 @@
-"""Callbacks and loggers of a run, built from the config (rank-zero side effects only)."""
+"""The callbacks a run's config asks for: checkpoints (last.ckpt for resume, the best by
+``callbacks.monitor``), early stopping, the EMA weights, progress and the model summary; and
+the preemption handler (``preemption.StopOnSignal``). Loggers: ``loggers.build_loggers``."""
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import threading
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import (
-    Callback,
     EarlyStopping,
     LearningRateMonitor,
     ModelCheckpoint,
     TQDMProgressBar,
     WeightAveraging,
 )
-from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities import rank_zero_info
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from .config import section
+from .loggers import _has_logger, build_loggers, log_config
+from .preemption import SIGNAL_EXIT_CODE, StopOnSignal, exit_on_signal
 from .progress import FlopRichModelSummary, PlainProgress, SpeedMonitor, StepRichProgressBar
 
-WANDB_ID_FILE = "wandb_id.txt"
-# The exit code of a run stopped by SIGTERM or SIGUSR1 (128 + SIGTERM, what a shell reports for
-# a SIGTERM'd process): not 0, so SLURM, sweeps and scripts see an unfinished run.
-SIGNAL_EXIT_CODE = 143
+# Kept importable from here: the tests, docs/run-directory.md and older scripts name them so.
+__all__ = [
+    "SIGNAL_EXIT_CODE",
+    "CallbacksConfig",
+    "build_callbacks",
+    "build_loggers",
+    "check_callbacks",
+    "exit_on_signal",
+    "log_config",
+]
 
 
 @dataclass(frozen=True)
@@ -206,162 +207,3 @@ class EMAWeights(WeightAveraging):
         checkpoint's ``state_dict``, the EMA (Lightning would load the raw weights there too)."""
         if trainer.state.fn == TrainerFn.FITTING:
             super().on_load_checkpoint(trainer, pl_module, checkpoint)
-
-
-class StopOnSignal(Callback):
-    """SIGTERM or SIGUSR1 (SLURM preemption, scancel, time limit): a full last.ckpt at the
-    current step, then the run exits with ``SIGNAL_EXIT_CODE`` (runner.train).
-
-    Lightning's signal connector does the catching: SIGTERM sets ``trainer.received_sigterm``
-    and its loops raise ``SIGTERMException`` at the end of the step (or after the current
-    validation batch); this saves the checkpoint in ``on_exception``. SIGUSR1 is sent on as
-    SIGTERM, unless Lightning's SLURM requeue holds it (plain sbatch): that requeues the job,
-    and SLURM's SIGTERM then saves. Every checkpoint write first flushes the metric rows, so
-    the files hold every step the checkpoint covers.
-    """
-
-    def __init__(self, last_path: Path) -> None:
-        self.last_path = Path(last_path)
-        self._usr1_taken = False
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        # Here, not at setup: Lightning installs its handlers (SLURM requeue on SIGUSR1) just before.
-        usr1 = signal.getsignal(signal.SIGUSR1)
-        if threading.current_thread() is threading.main_thread() and usr1 in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGUSR1, _resend_as_sigterm)
-            self._usr1_taken = True
-
-    def teardown(self, trainer, pl_module, stage: str) -> None:
-        if self._usr1_taken:
-            signal.signal(signal.SIGUSR1, signal.SIG_DFL)
-            self._usr1_taken = False
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-        """Called while the checkpoint is built, before its file is written and renamed."""
-        for logger in trainer.loggers:
-            logger.save()
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if not isinstance(exception, SIGTERMException):
-            return
-        step = int(trainer.global_step)
-        fitting = trainer.state.fn == TrainerFn.FITTING
-        if fitting and trainer.checkpoint_callback is not None and trainer.training and step > 0:
-            trainer.save_checkpoint(self.last_path, weights_only=False)
-            what = f"saved {self.last_path} at step {step}"
-        elif fitting and trainer.checkpoint_callback is not None:
-            # Mid-validation: the previous last.ckpt stays; the resume redoes the steps since and
-            # this validation (a checkpoint written now would skip it).
-            what = f"stopped at step {step} before its validation finished; {self.last_path.name} is kept as it was"
-        elif fitting:
-            what = f"stopped at step {step}; no checkpoint is written (callbacks.checkpoint_every_n_steps is null)"
-        else:
-            what = "stopped during the test"
-        rank_zero_warn(
-            f"stopped by a signal: {what}. No results.json; exit code {SIGNAL_EXIT_CODE}. "
-            f"Rerun the same command to {'resume' if fitting else 'test again'}."
-        )
-
-
-def _resend_as_sigterm(signum, frame) -> None:
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-@contextmanager
-def exit_on_signal():
-    """Lightning's ``SIGTERMException`` is a ``SystemExit`` with code 0: the process would
-    report success. It becomes ``SIGNAL_EXIT_CODE``."""
-    try:
-        yield
-    except SIGTERMException:
-        raise SystemExit(SIGNAL_EXIT_CODE) from None
-
-
-def _has_logger(cfg) -> bool:
-    """Any logger on: each ``logger.<key>`` with a config is built (see ``build_loggers``)."""
-    return any(bool(node) for node in cfg.logger.values())
-
-
-def _wandb_mode(requested) -> str:
-    """Online only when asked (WANDB_MODE / logger.wandb.mode) or logged in; else offline."""
-    if requested:
-        return str(requested)
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
-    if os.environ.get("WANDB_API_KEY"):
-        return "online"
-    netrc = Path.home() / ".netrc"
-    try:
-        if netrc.is_file() and "api.wandb.ai" in netrc.read_text():
-            return "online"
-    except OSError:
-        pass
-    return "offline"
-
-
-def wandb_run_id(output_dir: Path) -> str:
-    """The run's W&B id, kept in the run directory so a resumed run continues the same W&B run."""
-    path = Path(output_dir) / WANDB_ID_FILE
-    if path.is_file():
-        return path.read_text().strip()
-    run_id = uuid.uuid4().hex[:12]
-    if rank_zero_only.rank == 0:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(run_id + "\n")
-    return run_id
-
-
-def _wandb_options() -> set[str]:
-    """Every key a ``WandbLogger`` config may hold: its own arguments and ``wandb.init``'s."""
-    import inspect
-
-    import wandb
-
-    own = set(inspect.signature(WandbLogger.__init__).parameters) - {"self", "kwargs"}
-    return own | set(inspect.signature(wandb.init).parameters)
-
-
-def _wandb_overrides(node, output_dir: Path) -> dict:
-    """Only what the config leaves null and this project decides: the mode (offline unless
-    logged in) and the run id (kept in the run directory, so a resume continues the W&B run).
-    Other null fields stay null, so W&B's own defaults and variables (WANDB_ENTITY,
-    WANDB_RUN_GROUP, WANDB_TAGS, ...) apply."""
-    unknown = sorted(set(node) - {"_target_"} - _wandb_options())
-    if unknown:
-        raise ValueError(
-            f"logger.wandb.{unknown[0]} is not an option of WandbLogger or wandb.init "
-            f"(unknown: {', '.join(unknown)}); see their documentation for the valid keys"
-        )
-    # Every key of a WandbLogger config is optional (W&B has its own defaults), mode and id too.
-    mode = _wandb_mode(node.get("mode"))
-    os.environ.setdefault("WANDB_MODE", mode)
-    os.environ.setdefault("WANDB_SILENT", "true")
-    out = {"mode": mode}
-    if node.get("id") is None and not os.environ.get("WANDB_RUN_ID"):
-        out["id"] = wandb_run_id(output_dir)
-    return out
-
-
-def build_loggers(cfg, output_dir: Path, name: str) -> list:
-    """Every ``logger.<key>`` with a ``_target_`` (conf/logger/*.yaml), built by Hydra with all
-    its keys, so any option of the logger class works; null entries are off."""
-    from hydra.utils import get_class, instantiate
-
-    loggers = []
-    for key, node in cfg.logger.items():
-        if not node:
-            continue
-        if "_target_" not in node:
-            raise ValueError(f"logger.{key} has no _target_: give the logger class (see conf/logger/wandb.yaml)")
-        extra = {}
-        if issubclass(get_class(node._target_), WandbLogger):
-            extra = _wandb_overrides(node, output_dir)
-        loggers.append(instantiate(node, **extra, _convert_="all"))
-    return loggers
-
-
-def log_config(loggers: list, cfg) -> None:
-    """The resolved config as hyper-parameters of every logger."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    for logger in loggers:
-        logger.log_hyperparams(container)

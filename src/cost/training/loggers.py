@@ -1,4 +1,6 @@
-"""A CSV logger whose metrics.csv survives crashes and resumes.
+"""The loggers of a run: every ``logger.<key>`` of the config (``build_loggers``; W&B offline
+unless logged in, its run id kept in the run directory), and a CSV logger whose metrics.csv
+survives crashes and resumes.
 
 Lightning's ``CSVLogger`` deletes ``metrics.csv`` when its folder already holds one, so every
 resume (and every SLURM requeue) lost the history. ``ResumableCSVLogger`` keeps it:
@@ -9,7 +11,7 @@ resume (and every SLURM requeue) lost the history. ``ResumableCSVLogger`` keeps 
   again (steps after the checkpoint that were logged before the crash and are now replayed)
   has its values **replaced by the replay**; values the replay does not log again are kept;
 * rows are flushed whenever a checkpoint is saved, before its file is written
-  (``callbacks.StopOnSignal.on_save_checkpoint``), so every step up to a checkpoint is on disk
+  (``preemption.StopOnSignal.on_save_checkpoint``), so every step up to a checkpoint is on disk
   before the run can be resumed from it; the file is rewritten through a temporary file and a
   rename whenever earlier rows change, and appended to otherwise.
 """
@@ -18,11 +20,16 @@ from __future__ import annotations
 
 import csv
 import os
+import uuid
 from pathlib import Path
 
 from lightning_fabric.loggers.logger import rank_zero_experiment
-from pytorch_lightning.loggers import CSVLogger
+from omegaconf import OmegaConf
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.utilities import rank_zero_only
+
+WANDB_ID_FILE = "wandb_id.txt"
 
 
 def read_rows(path: Path) -> dict[int, dict]:
@@ -107,3 +114,93 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _MergingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+def _has_logger(cfg) -> bool:
+    """Any logger on: each ``logger.<key>`` with a config is built (see ``build_loggers``)."""
+    return any(bool(node) for node in cfg.logger.values())
+
+
+def _wandb_mode(requested) -> str:
+    """Online only when asked (WANDB_MODE / logger.wandb.mode) or logged in; else offline."""
+    if requested:
+        return str(requested)
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    netrc = Path.home() / ".netrc"
+    try:
+        if netrc.is_file() and "api.wandb.ai" in netrc.read_text():
+            return "online"
+    except OSError:
+        pass
+    return "offline"
+
+
+def wandb_run_id(output_dir: Path) -> str:
+    """The run's W&B id, kept in the run directory so a resumed run continues the same W&B run."""
+    path = Path(output_dir) / WANDB_ID_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex[:12]
+    if rank_zero_only.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(run_id + "\n")
+    return run_id
+
+
+def _wandb_options() -> set[str]:
+    """Every key a ``WandbLogger`` config may hold: its own arguments and ``wandb.init``'s."""
+    import inspect
+
+    import wandb
+
+    own = set(inspect.signature(WandbLogger.__init__).parameters) - {"self", "kwargs"}
+    return own | set(inspect.signature(wandb.init).parameters)
+
+
+def _wandb_overrides(node, output_dir: Path) -> dict:
+    """Only what the config leaves null and this project decides: the mode (offline unless
+    logged in) and the run id (kept in the run directory, so a resume continues the W&B run).
+    Other null fields stay null, so W&B's own defaults and variables (WANDB_ENTITY,
+    WANDB_RUN_GROUP, WANDB_TAGS, ...) apply."""
+    unknown = sorted(set(node) - {"_target_"} - _wandb_options())
+    if unknown:
+        raise ValueError(
+            f"logger.wandb.{unknown[0]} is not an option of WandbLogger or wandb.init "
+            f"(unknown: {', '.join(unknown)}); see their documentation for the valid keys"
+        )
+    # Every key of a WandbLogger config is optional (W&B has its own defaults), mode and id too.
+    mode = _wandb_mode(node.get("mode"))
+    os.environ.setdefault("WANDB_MODE", mode)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    out = {"mode": mode}
+    if node.get("id") is None and not os.environ.get("WANDB_RUN_ID"):
+        out["id"] = wandb_run_id(output_dir)
+    return out
+
+
+def build_loggers(cfg, output_dir: Path, name: str) -> list:
+    """Every ``logger.<key>`` with a ``_target_`` (conf/logger/*.yaml), built by Hydra with all
+    its keys, so any option of the logger class works; null entries are off."""
+    from hydra.utils import get_class, instantiate
+
+    loggers = []
+    for key, node in cfg.logger.items():
+        if not node:
+            continue
+        if "_target_" not in node:
+            raise ValueError(f"logger.{key} has no _target_: give the logger class (see conf/logger/wandb.yaml)")
+        extra = {}
+        if issubclass(get_class(node._target_), WandbLogger):
+            extra = _wandb_overrides(node, output_dir)
+        loggers.append(instantiate(node, **extra, _convert_="all"))
+    return loggers
+
+
+def log_config(loggers: list, cfg) -> None:
+    """The resolved config as hyper-parameters of every logger."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(container)

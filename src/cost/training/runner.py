@@ -19,10 +19,12 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zer
 from cost import checkpoints
 from cost.models import pretrained
 
-from .callbacks import build_callbacks, build_loggers, exit_on_signal, log_config
+from .callbacks import build_callbacks
 from .config import dataset_name, debug_tag, resolved
+from .loggers import build_loggers, log_config
 from .module import VideoClassifier
 from .outputs import EvaluationOutputs, keep_curves_up_to
+from .preemption import exit_on_signal
 from .preflight import check_config, preflight
 from .report import provenance, read_results, write_results
 from .restore import (

@@ -41,7 +41,7 @@ def cluster_plugins() -> list:
     or timed-out job itself and the rerun resumes from last.ckpt; Lightning's own SLURM
     auto-requeue would requeue the same job a second time, so it is turned off there. A job
     started with plain sbatch (``--signal=USR1@120 --requeue``) gets Lightning's requeue on
-    SIGUSR1; SLURM then sends SIGTERM, which saves last.ckpt (``callbacks.StopOnSignal``)."""
+    SIGUSR1; SLURM then sends SIGTERM, which saves last.ckpt (``preemption.StopOnSignal``)."""
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and SLURMEnvironment.detect():
         return [SLURMEnvironment(auto_requeue=False)]
     return []  # Lightning's default under sbatch: SLURMEnvironment(auto_requeue=True, requeue_signal=SIGUSR1)
