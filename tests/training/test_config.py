@@ -279,9 +279,9 @@ def test_precision_and_cudnn_benchmark_follow_the_accelerator_without_a_flag():
         assert compose_cfg(paper).trainer.precision == "32-true"
     chosen = compose_cfg([*paper, "trainer.accelerator=gpu", "trainer.precision=16-mixed"])
     assert (chosen.trainer.precision, chosen.trainer.benchmark) == ("16-mixed", True)
-    assert speed_defaults_note(chosen).startswith("trainer.benchmark=True: the CUDA GPU default")
+    assert speed_defaults_note(chosen.trainer).startswith("trainer.benchmark=True: the CUDA GPU default")
     assert "trainer.precision=32-true, trainer.benchmark=False: the CPU default" in speed_defaults_note(
-        compose_cfg([*paper, "trainer=cpu"])
+        compose_cfg([*paper, "trainer=cpu"]).trainer
     )
 
     def shown(*flags):

@@ -125,17 +125,17 @@ def test_global_rank_follows_the_launcher(monkeypatch):
     ):
         monkeypatch.delenv(var, raising=False)
     four = compose_cfg(["trainer=cpu", "trainer.devices=4", "trainer.num_nodes=2", "paths.output_dir=x"])
-    assert processes_per_node(four) == 4 and global_rank(four) == 0
+    assert processes_per_node(four.trainer) == 4 and global_rank(four.trainer) == 0
     monkeypatch.setenv("NODE_RANK", "1")
-    assert global_rank(four) == 4  # node 1's first process: not rank zero
+    assert global_rank(four.trainer) == 4  # node 1's first process: not rank zero
     monkeypatch.setenv("LOCAL_RANK", "3")
-    assert global_rank(four) == 7
+    assert global_rank(four.trainer) == 7
     monkeypatch.setenv("RANK", "7")
     monkeypatch.setenv("GROUP_RANK", "1")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
     monkeypatch.setenv("WORLD_SIZE", "8")
-    assert global_rank(four) == 7  # torchrun: TorchElasticEnvironment reads RANK
+    assert global_rank(four.trainer) == 7  # torchrun: TorchElasticEnvironment reads RANK
     for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "TORCHELASTIC_RUN_ID", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(var)
     monkeypatch.setenv("SLURM_NTASKS", "8")
@@ -144,4 +144,4 @@ def test_global_rank_follows_the_launcher(monkeypatch):
     monkeypatch.setenv("SLURM_LOCALID", "1")
     monkeypatch.setenv("SLURM_NODEID", "1")
     monkeypatch.setenv("SLURM_JOB_NAME", "train")
-    assert global_rank(four) == 5  # srun: SLURMEnvironment reads SLURM_PROCID
+    assert global_rank(four.trainer) == 5  # srun: SLURMEnvironment reads SLURM_PROCID

@@ -238,7 +238,7 @@ def test_wandb_coefficients_share_the_steps_of_the_csv_files(run):
 def test_unknown_wandb_key_is_an_error(tmp_path):
     cfg = compose_cfg([f"paths.output_dir={tmp_path}", "logger=wandb", "+logger.wandb.projcet=typo"])
     with pytest.raises(ValueError, match="logger.wandb.projcet is not an option of WandbLogger or wandb.init"):
-        build_loggers(cfg, tmp_path, "x")
+        build_loggers(cfg.logger, tmp_path)
 
 
 # ---------------------------------------------------------------- 3. dataset identity

@@ -19,8 +19,10 @@ from cost.checkpoints import imagenet_state
 from .inflate import load_imagenet_2d
 from .pretrained import resolve as pretrained_weights
 
-# Keys of the model config that are not build_model arguments.
-_NOT_BUILD_KEYS = ("pretrained", "inflate", "compile", "channels_last")
+# Keys of the model config that are not build_model arguments, and their values when a config
+# leaves them out (checkpoints of older runs, hand-written configs in bench and tests): those of
+# conf/_resnet.yaml, which tests/test_defaults.py keeps equal.
+NOT_BUILD_DEFAULTS = {"pretrained": None, "inflate": "mean", "compile": False, "channels_last": False}
 
 
 def build_net(model_cfg: Mapping, num_classes: int, *, log: Callable[[str], None] = print) -> nn.Module:
@@ -29,9 +31,9 @@ def build_net(model_cfg: Mapping, num_classes: int, *, log: Callable[[str], None
     ``log`` receives the ImageNet init report (the LightningModule passes ``rank_zero_info``).
     """
     cfg = OmegaConf.to_container(model_cfg) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
-    # Optional: checkpoints of older runs and hand-written configs (bench, tests) may lack them.
-    pretrained, inflate = cfg.pop("pretrained", None), cfg.pop("inflate", "mean")
-    channels_last, compile_ = cfg.pop("channels_last", False), cfg.pop("compile", False)
+    pretrained, inflate, channels_last, compile_ = (
+        cfg.pop(key, NOT_BUILD_DEFAULTS[key]) for key in ("pretrained", "inflate", "channels_last", "compile")
+    )
     cfg.setdefault("_target_", "cost.models.build_model")
     net = instantiate(OmegaConf.create(cfg), num_classes=num_classes, _convert_="all")
     path = pretrained_weights(pretrained, cfg.get("depth"))  # build_model's default depth when absent

@@ -248,6 +248,7 @@ def build_model(
     unit_patterns: Sequence[Sequence[int]] | None = None,
     base_width: int | None = None,
     cost_impl: str = "auto",
+    stride_on: str = "conv3x3",
     **options,
 ) -> VideoResNet:
     """Build one of the paper's backbones.
@@ -256,10 +257,11 @@ def build_model(
     16; for CPU tests and the demo). ``unit_patterns`` overrides which units per stage carry
     the C3D/CoST op (tuples of 0/1). ``cost_impl`` chooses how CoST layers compute their views
     (see ``CoST``: auto, reference, conv2d, fused); all give the same numbers. Other options
-    (``pool1_kernel``, ``pool2_kernel``, ``stride_on``, ``dropout``, ``coef_init``) are the
-    readings of docs/method.md with its defaults.
+    (``pool1_kernel``, ``pool2_kernel``, ``dropout``, ``coef_init``) and ``stride_on`` are the
+    readings of docs/method.md. The keyword defaults here and in ``VideoResNet`` are those of
+    conf/_resnet.yaml, for use from Python (tests/test_defaults.py keeps them equal).
     """
-    preset = check_options(arch, depth, cost_impl, options.get("stride_on", "conv3x3"))
+    preset = check_options(arch, depth, cost_impl, stride_on)
     units = preset["units"]
     patterns = preset["patterns"] if unit_patterns is None else unit_patterns
     patterns = [tuple(int(bool(u)) for u in p) for p in patterns]
@@ -276,6 +278,7 @@ def build_model(
         num_classes,
         share_weights=share_weights,
         cost_impl=cost_impl,
+        stride_on=stride_on,
         **options,
     )
 

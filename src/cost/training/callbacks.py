@@ -23,6 +23,7 @@ from .config import section
 from .loggers import _has_logger, build_loggers, log_config
 from .preemption import SIGNAL_EXIT_CODE, StopOnSignal, exit_on_signal
 from .progress import FlopRichModelSummary, PlainProgress, SpeedMonitor, StepRichProgressBar
+from .schedules import OptimConfig
 
 # Kept importable from here: the tests, docs/run-directory.md and older scripts name them so.
 __all__ = [
@@ -101,11 +102,11 @@ def build_callbacks(cfg, ckpt_dir: Path) -> list:
         callbacks.append(
             StopEarly(monitor=c.monitor, mode="max", patience=c.early_stopping_patience, check_on_train_epoch_end=False)
         )
-    ema = cfg.optim.get("ema_decay") if "optim" in cfg else None
+    ema = OptimConfig.of(cfg.optim).ema_decay
     if ema is not None:
         callbacks.append(EMAWeights(float(ema)))
     callbacks.append(StopOnSignal(Path(ckpt_dir) / "last.ckpt"))
-    if c.lr_monitor and _has_logger(cfg):
+    if c.lr_monitor and _has_logger(cfg.logger):
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     plain = c.plain_progress
     if plain == "auto":

@@ -116,9 +116,9 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
 
-def _has_logger(cfg) -> bool:
+def _has_logger(logger_cfg) -> bool:
     """Any logger on: each ``logger.<key>`` with a config is built (see ``build_loggers``)."""
-    return any(bool(node) for node in cfg.logger.values())
+    return any(bool(node) for node in logger_cfg.values())
 
 
 def _wandb_mode(requested) -> str:
@@ -181,13 +181,13 @@ def _wandb_overrides(node, output_dir: Path) -> dict:
     return out
 
 
-def build_loggers(cfg, output_dir: Path, name: str) -> list:
+def build_loggers(logger_cfg, output_dir: Path) -> list:
     """Every ``logger.<key>`` with a ``_target_`` (conf/logger/*.yaml), built by Hydra with all
     its keys, so any option of the logger class works; null entries are off."""
     from hydra.utils import get_class, instantiate
 
     loggers = []
-    for key, node in cfg.logger.items():
+    for key, node in logger_cfg.items():
         if not node:
             continue
         if "_target_" not in node:

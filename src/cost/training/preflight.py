@@ -78,7 +78,7 @@ VALID_TEST_CKPT = ("best", "last")
 def check_config(cfg: DictConfig) -> None:
     """Errors that name the key and the fix, before anything heavy starts."""
     check_name(cfg.name)
-    check_launch(cfg)
+    check_launch(cfg.trainer)
     arch = cfg.model.arch
     from cost.models import ARCHS, PRESETS
 

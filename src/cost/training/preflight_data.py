@@ -60,7 +60,7 @@ def _train_size(data_cfg) -> tuple[int, str] | None:
     """An upper bound on the training split's size and where it comes from, read without
     parsing the dataset: the non-blank lines of the annotation file, or, for a synthetic set
     not generated yet, its configured count. None for the folder format."""
-    fmt, rel = str(data_cfg.format), data_cfg.get("train_split")
+    fmt, rel = str(data_cfg.format), data_cfg.train_split
     if fmt == "folder" or rel in (None, ""):
         return None
     path = Path(str(rel)) if Path(str(rel)).is_absolute() else Path(str(data_cfg.root)) / str(rel)

@@ -25,7 +25,7 @@ def multiprocess_trainer(trainer_cfg) -> bool:
         return False
 
 
-def check_launch(cfg: DictConfig) -> None:
+def check_launch(trainer_cfg: DictConfig) -> None:
     """Stop Hydra -m + Lightning DDP on the basic launcher before it hangs or re-sweeps.
 
     Lightning's DDP starts the other ranks by re-running the command line, which under
@@ -43,10 +43,10 @@ def check_launch(cfg: DictConfig) -> None:
     launcher = str(OmegaConf.select(hc, "launcher._target_", default="") or "")
     if "BasicLauncher" not in launcher:
         return
-    if multiprocess_trainer(cfg.trainer):
+    if multiprocess_trainer(trainer_cfg):
         raise RuntimeError(
             "Hydra multirun (-m) with the basic launcher cannot run Lightning DDP "
-            f"(trainer.strategy={cfg.trainer.strategy}, trainer.devices={cfg.trainer.devices}): "
+            f"(trainer.strategy={trainer_cfg.strategy}, trainer.devices={trainer_cfg.devices}): "
             "every DDP rank would re-run the whole sweep or hang. Either use the SLURM launcher "
             "(add hydra/launcher=slurm, conf/hydra/launcher/slurm.yaml, built on hydra-submitit-launcher's "
             "submitit_slurm) or run the jobs one by one, each its own process tree: "

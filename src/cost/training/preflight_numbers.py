@@ -60,20 +60,20 @@ def _numeric_problems(cfg: DictConfig, training: bool = True) -> list[str]:
     problems += _stride_problems(d.frame_stride, cfg.frames.num_frames)
     if not training:
         return problems
-    lr = o.get("lr")
+    lr = o.lr
     if not (_finite(lr) and lr > 0):
         problems.append(f"optim.lr={lr!r} must be a finite number > 0")
-    if not _whole(o.get("base_batch_size"), 1):
-        problems.append(f"optim.base_batch_size={o.get('base_batch_size')!r} must be a whole number >= 1")
-    if t.get("fast_dev_run"):
+    if not _whole(o.base_batch_size, 1):
+        problems.append(f"optim.base_batch_size={o.base_batch_size!r} must be a whole number >= 1")
+    if t.fast_dev_run:
         return problems  # a fixed number of batches: the length and cadence keys are ignored
-    steps, epochs = t.get("max_steps"), t.get("max_epochs")
+    steps, epochs = t.max_steps, t.max_epochs
     if not (_whole(steps, 1) or (steps == -1 and _whole(epochs, 1))):
         problems.append(
             f"trainer.max_steps={steps!r} must be a whole number >= 1 "
             "(or -1 with trainer.max_epochs >= 1 to train by epochs)"
         )
-    every = t.get("val_check_interval")
+    every = t.val_check_interval
     if not (every is None or _whole(every, 1) or (isinstance(every, float) and 0 < every <= 1)):
         problems.append(
             f"trainer.val_check_interval={every!r} must be a whole number of steps >= 1, "

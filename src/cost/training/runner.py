@@ -79,7 +79,7 @@ def _take_global_rank(cfg: DictConfig) -> None:
     launcher (the run lock, the run directory's files, the rank-zero prints). Plain
     ``rank_zero_only.rank`` reads RANK or LOCAL_RANK only, so on a cluster launched with NODE_RANK
     alone every node's first process took itself for rank zero until the Trainer set it."""
-    rank_zero_only.rank = global_rank(cfg)
+    rank_zero_only.rank = global_rank(cfg.trainer)
 
 
 def _start_fresh(cfg: DictConfig, output_dir: Path) -> None:
@@ -148,7 +148,7 @@ def train(cfg: DictConfig) -> dict | None:
     started = time.time()
     check_config(cfg)
     _take_global_rank(cfg)
-    if note := speed_defaults_note(cfg):
+    if note := speed_defaults_note(cfg.trainer):
         rank_zero_info(note)
     preflight(cfg, ("train", "val", "test"))
     output_dir = Path(cfg.paths.output_dir)
@@ -185,9 +185,9 @@ def _train(cfg: DictConfig, output_dir: Path, started: float) -> dict | None:
     dm = instantiate(cfg.data, _convert_="all")
     module = build_module(cfg, getattr(dm, "batch_size", None), init_ckpt, weights, clip=clip_settings(dm))
     name = str(cfg.name) + debug_tag(cfg.debug_run)
-    loggers = build_loggers(cfg, output_dir, name)
+    loggers = build_loggers(cfg.logger, output_dir)
     callbacks = build_callbacks(cfg, ckpt_dir) + [EvaluationOutputs(output_dir)]
-    trainer = build_trainer(cfg, output_dir, callbacks, loggers)
+    trainer = build_trainer(cfg.trainer, cfg.optim.grad_clip, output_dir, callbacks, loggers)
     if ckpt_path:
         rank_zero_info(f"resuming run {name!r} from {ckpt_path}")
     if trainer.is_global_zero and ckpt_path:
@@ -237,7 +237,7 @@ def evaluate(cfg: DictConfig) -> dict | None:
         f"testing {ckpt} on dataset {dataset_name(cfg)!r} (data.format={cfg.data.format}), split "
         f"data.test_split={cfg.data.test_split} under data.root={cfg.data.root}; data config from {data_source}"
     )
-    if note := speed_defaults_note(cfg):
+    if note := speed_defaults_note(cfg.trainer):
         rank_zero_info(note)
     preflight(cfg, ("test",))
     output_dir = Path(cfg.paths.output_dir)
@@ -252,9 +252,9 @@ def evaluate(cfg: DictConfig) -> dict | None:
         module = build_module(
             cfg, getattr(dm, "batch_size", None), clip=hp.get("clip"), num_classes=int(hp["num_classes"])
         )
-        loggers = build_loggers(cfg, output_dir, str(cfg.name))
+        loggers = build_loggers(cfg.logger, output_dir)
         callbacks = build_callbacks(cfg, output_dir / CHECKPOINT_DIR) + [EvaluationOutputs(output_dir)]
-        trainer = build_trainer(cfg, output_dir, callbacks, loggers)
+        trainer = build_trainer(cfg.trainer, cfg.optim.grad_clip, output_dir, callbacks, loggers)
         log_config(loggers, cfg)
         with exit_on_signal():
             trainer.test(module, datamodule=dm, ckpt_path=str(ckpt), verbose=False, weights_only=True)

@@ -47,16 +47,16 @@ def cluster_plugins() -> list:
     return []  # Lightning's default under sbatch: SLURMEnvironment(auto_requeue=True, requeue_signal=SIGUSR1)
 
 
-def processes_per_node(cfg: DictConfig) -> int:
+def processes_per_node(trainer_cfg: DictConfig) -> int:
     """How many processes Lightning runs on each node: one per device of ``trainer.devices``."""
-    accelerator = CUDAAccelerator if runs_on_gpu(cfg.trainer.accelerator, torch.cuda.is_available()) else CPUAccelerator
-    devices = cfg.trainer.devices
+    accelerator = CUDAAccelerator if runs_on_gpu(trainer_cfg.accelerator, torch.cuda.is_available()) else CPUAccelerator
+    devices = trainer_cfg.devices
     if str(devices) == "auto":
         return accelerator.auto_device_count()
     return len(accelerator.get_parallel_devices(accelerator.parse_devices(devices)))
 
 
-def global_rank(cfg: DictConfig) -> int:
+def global_rank(trainer_cfg: DictConfig) -> int:
     """This process's global rank as Lightning will set it, known before the Trainer exists, so
     the run lock and every rank-zero file follow it: the cluster environment Lightning picks
     (torchrun/torchelastic, SLURM, LSF and MPI give the rank in their own variables), else the
@@ -68,39 +68,42 @@ def global_rank(cfg: DictConfig) -> int:
     if not isinstance(env, LightningEnvironment):
         return env.global_rank()
     node = env.node_rank()  # devices are counted only when there are other nodes before this one
-    return (node * processes_per_node(cfg) if node else 0) + env.local_rank()
+    return (node * processes_per_node(trainer_cfg) if node else 0) + env.local_rank()
 
 
-def speed_defaults_note(cfg: DictConfig) -> str | None:
+def speed_defaults_note(trainer_cfg: DictConfig) -> str | None:
     """The line a run starts with when trainer.precision or trainer.benchmark follow the
     accelerator (``${if_gpu:...}`` in conf/trainer/default.yaml): the values and why."""
-    raw = OmegaConf.to_container(cfg.trainer, resolve=False)
+    raw = OmegaConf.to_container(trainer_cfg, resolve=False)
     ruled = [key for key in ("precision", "benchmark") if str(raw.get(key)).startswith("${if_gpu:")]
     if not ruled:
         return None
-    accelerator = str(cfg.trainer.accelerator)
+    accelerator = str(trainer_cfg.accelerator)
     gpus = torch.cuda.device_count()
     on_gpu = runs_on_gpu(accelerator, gpus > 0)
     found = f", {gpus} CUDA GPU(s) found" if accelerator == "auto" else ""
-    values = ", ".join(f"trainer.{key}={cfg.trainer[key]}" for key in ruled)
+    values = ", ".join(f"trainer.{key}={trainer_cfg[key]}" for key in ruled)
     return (
         f"{values}: the {'CUDA GPU' if on_gpu else 'CPU'} default (trainer.accelerator={accelerator}{found}); "
         f"set {' '.join(f'trainer.{key}=...' for key in ruled)} to choose"
     )
 
 
-def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list, loggers: list) -> pl.Trainer:
+def build_trainer(
+    trainer_cfg: DictConfig, grad_clip: float | None, output_dir: Path, callbacks: list, loggers: list
+) -> pl.Trainer:
+    """``pl.Trainer`` from every key of ``trainer``, with what the run decides itself
+    (preflight_keys refuses those as added keys); ``grad_clip`` is ``optim.grad_clip``."""
     has_ckpt = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
-    clip = cfg.optim.grad_clip
     plugins = cluster_plugins() + [AtomicCheckpointIO()]
     return instantiate(
-        cfg.trainer,
+        trainer_cfg,
         callbacks=callbacks,
         logger=loggers if loggers else False,
         default_root_dir=str(output_dir),
         enable_checkpointing=has_ckpt,
         enable_progress_bar=any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks),
-        gradient_clip_val=float(clip) if clip else None,
+        gradient_clip_val=float(grad_clip) if grad_clip else None,
         plugins=plugins,
         _convert_="all",
     )
