@@ -62,8 +62,10 @@ def preflight(cfg: DictConfig, splits: tuple[str, ...]) -> None:
     """Settings that would fail only after minutes (or once per DDP rank), or make a run
     meaningless: checked in a second, before any dataset, network or process is built. Raises
     one error listing every problem, each naming its key."""
-    problems = _section_problems(cfg) + added_key_problems(cfg) + _loader_problems(cfg.data)
-    problems += _numeric_problems(cfg, training="train" in splits)
+    sections = _section_problems(cfg)
+    problems = sections + added_key_problems(cfg) + _loader_problems(cfg.data)
+    if not sections:  # optim.lr and the like are read as they are: only from a whole section
+        problems += _numeric_problems(cfg, training="train" in splits)
     problems += _device_problems(cfg.trainer)
     problems += _data_file_problems(cfg.data, splits)
     if "train" in splits:
