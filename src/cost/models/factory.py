@@ -7,6 +7,7 @@ reader; docs/method.md#imagenet-initialisation).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 
 import torch
@@ -18,6 +19,7 @@ from cost.checkpoints import imagenet_state
 
 from .inflate import load_imagenet_2d
 from .pretrained import resolve as pretrained_weights
+from .resnet import build_model
 
 # Keys of the model config that are not build_model arguments, and their values when a config
 # leaves them out (checkpoints of older runs, hand-written configs in bench and tests): those of
@@ -36,7 +38,8 @@ def build_net(model_cfg: Mapping, num_classes: int, *, log: Callable[[str], None
     )
     cfg.setdefault("_target_", "cost.models.build_model")
     net = instantiate(OmegaConf.create(cfg), num_classes=num_classes, _convert_="all")
-    path = pretrained_weights(pretrained, cfg.get("depth"))  # build_model's default depth when absent
+    depth = cfg.get("depth", inspect.signature(build_model).parameters["depth"].default)  # absent: build_model's
+    path = pretrained_weights(pretrained, depth)
     if path:
         report = load_imagenet_2d(net, imagenet_state(path), inflate=inflate)
         log(f"ImageNet init from {path}: {report}")
