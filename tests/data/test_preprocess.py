@@ -29,7 +29,8 @@ def _plain_data(value) -> bool:
 def test_no_batch_value_is_a_callable_or_an_object(synthetic_root, device_transforms):
     dm = make_dm(synthetic_root, device_transforms=device_transforms)
     dm.setup(None)
-    for split, loader in (("train", dm.train_dataloader()), ("val", dm.val_dataloader()), ("test", dm.test_dataloader())):
+    loaders = {"train": dm.train_dataloader(), "val": dm.val_dataloader(), "test": dm.test_dataloader()}
+    for split, loader in loaders.items():
         batch = next(iter(loader))
         assert "clips" in batch and ("aug" in batch) == device_transforms, split
         odd = {k: type(v).__name__ for k, v in batch.items() if callable(v) or not _plain_data(v)}

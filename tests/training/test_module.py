@@ -140,7 +140,8 @@ def test_a_model_owning_a_device_preprocessor_saves_and_loads_the_same_state():
     plain = VideoClassifier(MODEL, OPTIM, num_classes=4)
     owner = VideoClassifier(MODEL, OPTIM, num_classes=4)
     owner.preprocess = DevicePreprocessor({"train": TrainTransform((40, 48), 32)})
-    assert dict(owner.named_buffers()).keys() - dict(plain.named_buffers()).keys() == {"preprocess.mean", "preprocess.std"}
+    added = dict(owner.named_buffers()).keys() - dict(plain.named_buffers()).keys()
+    assert added == {"preprocess.mean", "preprocess.std"}
     assert owner.state_dict().keys() == plain.state_dict().keys()
     owner.load_state_dict(plain.state_dict(), strict=True)
     plain.load_state_dict(owner.state_dict(), strict=True)
@@ -153,9 +154,9 @@ def test_the_device_preprocessor_leaves_checkpoints_as_they_were(tmp_path):
     strictly into the other, so checkpoints from before it existed load as they did."""
     import pytorch_lightning as pl
     from omegaconf import OmegaConf
-    from training_helpers import compose_cfg
 
     from cost.data import DevicePreprocessor, VideoDataModule
+    from training_helpers import compose_cfg
 
     synthetic = dict(num_train=8, num_val=4, num_test=2, min_frames=20, max_frames=24, verbose=False)
     dm = VideoDataModule(
