@@ -7,8 +7,6 @@ augmentation invariants hold on both paths (parametrised over "cpu" and "device"
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 import torch
@@ -225,30 +223,6 @@ def test_datamodule_device_batches_equal_cpu_batches(synthetic_root):
         assert set(cpu) == set(dev) and torch.equal(cpu["index"], dev["index"])
         std = STD if split != "test" else STD.view(1, 3, 1, 1, 1)
         assert_within_one_level(dev["clips"], cpu["clips"], std)
-
-
-def test_device_transforms_auto_is_off_without_a_gpu_trainer(synthetic_root):
-    dm = make_dm(synthetic_root)  # device_transforms="auto", no trainer attached
-    dm.setup("fit")
-    assert dm.use_device_transforms is False
-    assert next(iter(dm.train_dataloader()))["clips"].dtype == torch.float32
-    with pytest.raises(ValueError, match="data.device_transforms"):
-        make_dm(synthetic_root, device_transforms="gpu")
-
-
-def test_nvdec_without_a_gpu_falls_back_with_one_message(synthetic_root, caplog):
-    from cost.data.nvdec import nvdec_unavailable
-
-    reason = nvdec_unavailable()
-    if reason is None:
-        pytest.skip("NVDEC is available here: the fallback does not apply")
-    dm = make_dm(synthetic_root, decode_backend="nvdec")
-    with caplog.at_level(logging.WARNING, logger="cost.data"):
-        dm.setup(None)
-        batch = next(iter(dm.train_dataloader()))
-    messages = [r.getMessage() for r in caplog.records if "nvdec" in r.getMessage()]
-    assert len(messages) == 1 and reason in messages[0] and "CPU" in messages[0]
-    assert dm.backend == "auto" and batch["clips"].shape == (4, 3, 8, 40, 40)
 
 
 # ---------------------------------------------------------------- the batched resample, exactly
