@@ -105,16 +105,6 @@ def test_train_is_deterministic_under_a_seed(synthetic_root):
     assert torch.equal(runs[0]["index"], runs[1]["index"]) and torch.equal(runs[0]["clips"], runs[1]["clips"])
 
 
-@pytest.mark.parametrize("n", [1, 7, 12, 13])
-@pytest.mark.parametrize("world", [1, 2, 3, 4])
-def test_exact_shard_sampler_partitions(n, world):
-    shards = [list(ExactShardSampler(range(n), world, r)) for r in range(world)]
-    assert all(isinstance(ExactShardSampler(range(n), world, r), DistributedSampler) for r in range(world))
-    flat = [i for s in shards for i in s]
-    assert sorted(flat) == list(range(n)) and len(flat) == n  # disjoint, complete, no padding
-    assert [len(ExactShardSampler(range(n), world, r)) for r in range(world)] == [len(s) for s in shards]
-
-
 def _ddp_worker(rank, world, store_path, root, out_dir):
     torch.distributed.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=world)
     try:
@@ -337,13 +327,6 @@ def test_folder_datamodule(tmp_path, synthetic_root):
     assert next(iter(dm.val_dataloader()))["label"].tolist() == [0]
 
 
-def test_unknown_decode_backend_names_the_key(tmp_path):
-    from cost.data import VideoDataModule
-
-    with pytest.raises(ValueError, match="data.decode_backend"):
-        VideoDataModule(format="list", root=str(tmp_path), decode_backend="ffmpeg")
-
-
 # ---------------------------------------------------------------- untrusted labels and frames (issue 20)
 def _list_root(tmp_path, synthetic_root, n=6):
     """A list-format root with `n` synthetic training videos; returns (root, their lines)."""
@@ -368,16 +351,6 @@ def test_val_label_outside_the_training_classes_stops_setup(tmp_path, synthetic_
     (root / "train.txt").write_text("\n".join([*train, f"{train[0].rsplit(maxsplit=1)[0]}x.mp4 -1"]) + "\n")
     with pytest.raises(ValueError, match=r"train\.txt:7: label -1 is negative"):  # was an IndexError mid-training
         make_dm(root, format="list", train_split="train.txt", val_split="train.txt").setup("fit")
-
-
-def test_unlabelled_kinetics_split_stops_setup(tmp_path):
-    root = tmp_path / "k"
-    (root / "train").mkdir(parents=True)
-    (root / "train.csv").write_text("label,youtube_id,time_start,time_end,split\nzumba,a,0,10,train\n")
-    (root / "test.csv").write_text("youtube_id,time_start,time_end,split\nb,0,10,test\n")
-    dm = VideoDataModule(format="kinetics", root=str(root), train_split="train.csv", test_split="test.csv")
-    with pytest.raises(ValueError, match=r"test\.csv has no 'label' column.*data\.test_split needs a labelled"):
-        dm.setup("test")
 
 
 def test_frames_over_max_frame_pixels_are_swapped_in_training_and_named_in_evaluation(tmp_path, synthetic_root, caplog):

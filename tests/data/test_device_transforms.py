@@ -7,8 +7,6 @@ augmentation invariants hold on both paths (parametrised over "cpu" and "device"
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 import torch
@@ -16,6 +14,7 @@ import torch.nn.functional as F
 
 from cost.data import VideoDataModule
 from cost.data.dataset import ClipCollate
+from cost.data.preprocess import DevicePreprocessor
 from cost.data.resample import FLIP, OH, OW, _cut_length, _filter, _filter_span, _taps, resample
 from cost.data.transforms import (
     IMAGENET_MEAN,
@@ -24,7 +23,6 @@ from cost.data.transforms import (
     EvalTransform,
     MultiViewTransform,
     TrainTransform,
-    finish_batch,
     resized_size,
 )
 
@@ -43,15 +41,15 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def device_batch(transform, clips: list[torch.Tensor], seeds: list[int], device: str = "cpu") -> torch.Tensor:
-    """The device path end to end: DeferredTransform in the 'worker', ClipCollate, finish_batch."""
+    """The device path end to end: DeferredTransform in the 'worker', ClipCollate, DevicePreprocessor."""
     deferred = DeferredTransform(transform)
     items = [
         {**deferred(c, np.random.default_rng(s)), "label": 0, "index": i} for i, (c, s) in enumerate(zip(clips, seeds))
     ]
-    batch = ClipCollate((0,), with_skipped=False, device_transform=transform)(items)
+    batch = ClipCollate((0,), with_skipped=False, device_path=True)(items)
     assert batch["clips"].dtype == torch.uint8  # what crosses the process boundary
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-    return finish_batch(batch)["clips"].cpu()
+    return DevicePreprocessor({"any": transform}).to(device)(batch, "any")["clips"].cpu()
 
 
 def run(path: str, transform, clip: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -218,36 +216,13 @@ def test_datamodule_device_batches_equal_cpu_batches(synthetic_root):
         }
         if on:
             assert all(b["clips"].dtype == torch.uint8 and "aug" in b for b in batches.values())
-        out[on] = {k: finish_batch(b) for k, b in batches.items()}
+        pre = dm.device_preprocessor()
+        out[on] = {k: pre(b, k) if on else b for k, b in batches.items()}
     for split in ("train", "val", "test"):
         cpu, dev = out[False][split], out[True][split]
         assert set(cpu) == set(dev) and torch.equal(cpu["index"], dev["index"])
         std = STD if split != "test" else STD.view(1, 3, 1, 1, 1)
         assert_within_one_level(dev["clips"], cpu["clips"], std)
-
-
-def test_device_transforms_auto_is_off_without_a_gpu_trainer(synthetic_root):
-    dm = make_dm(synthetic_root)  # device_transforms="auto", no trainer attached
-    dm.setup("fit")
-    assert dm.use_device_transforms is False
-    assert next(iter(dm.train_dataloader()))["clips"].dtype == torch.float32
-    with pytest.raises(ValueError, match="data.device_transforms"):
-        make_dm(synthetic_root, device_transforms="gpu")
-
-
-def test_nvdec_without_a_gpu_falls_back_with_one_message(synthetic_root, caplog):
-    from cost.data.nvdec import nvdec_unavailable
-
-    reason = nvdec_unavailable()
-    if reason is None:
-        pytest.skip("NVDEC is available here: the fallback does not apply")
-    dm = make_dm(synthetic_root, decode_backend="nvdec")
-    with caplog.at_level(logging.WARNING, logger="cost.data"):
-        dm.setup(None)
-        batch = next(iter(dm.train_dataloader()))
-    messages = [r.getMessage() for r in caplog.records if "nvdec" in r.getMessage()]
-    assert len(messages) == 1 and reason in messages[0] and "CPU" in messages[0]
-    assert dm.backend == "auto" and batch["clips"].shape == (4, 3, 8, 40, 40)
 
 
 # ---------------------------------------------------------------- the batched resample, exactly
@@ -274,7 +249,7 @@ def exact_device(transform, clips: list[torch.Tensor], seeds: list[int]):
     items = [
         {**deferred(c, np.random.default_rng(s)), "label": 0, "index": i} for i, (c, s) in enumerate(zip(clips, seeds))
     ]
-    batch = ClipCollate((0,), with_skipped=False, device_transform=transform)(items)
+    batch = ClipCollate((0,), with_skipped=False, device_path=True)(items)
     aug = batch["aug"]
     size = tuple(aug[0, 0, [OH, OW]].tolist())
     return resample(batch["clips"], aug, size, dtype=torch.float64, **UNIT), aug

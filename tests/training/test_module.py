@@ -131,3 +131,68 @@ def test_compiled_network_matches_eager():
     assert not torch.allclose(after, before, atol=1e-4), "the step must change the eval output"
     for a, b in zip(cost_layers(eager), cost_layers(compiled)):
         torch.testing.assert_close(b.coefficients, a.coefficients)
+
+
+def test_a_model_owning_a_device_preprocessor_saves_and_loads_the_same_state():
+    """The preprocessor's buffers are not saved: checkpoints from before it existed load strictly."""
+    from cost.data import DevicePreprocessor, TrainTransform
+
+    plain = VideoClassifier(MODEL, OPTIM, num_classes=4)
+    owner = VideoClassifier(MODEL, OPTIM, num_classes=4)
+    owner.preprocess = DevicePreprocessor({"train": TrainTransform((40, 48), 32)})
+    added = dict(owner.named_buffers()).keys() - dict(plain.named_buffers()).keys()
+    assert added == {"preprocess.mean", "preprocess.std"}
+    assert owner.state_dict().keys() == plain.state_dict().keys()
+    owner.load_state_dict(plain.state_dict(), strict=True)
+    plain.load_state_dict(owner.state_dict(), strict=True)
+
+
+@pytest.mark.slow
+def test_the_device_preprocessor_leaves_checkpoints_as_they_were(tmp_path):
+    """A device-path run takes the data module's `DevicePreprocessor` at setup (train and val
+    batches go through it); its checkpoint has the same keys as one without it, and each loads
+    strictly into the other, so checkpoints from before it existed load as they did."""
+    import pytorch_lightning as pl
+    from omegaconf import OmegaConf
+
+    from cost.data import DevicePreprocessor, VideoDataModule
+    from training_helpers import compose_cfg
+
+    synthetic = dict(num_train=8, num_val=4, num_test=2, min_frames=20, max_frames=24, verbose=False)
+    dm = VideoDataModule(
+        format="synthetic",
+        root=str(tmp_path / "data"),
+        synthetic=synthetic,
+        num_workers=0,
+        num_frames=4,
+        frame_stride=2,
+        train_short_side=(36, 40),
+        train_crop=32,
+        val_short_side=36,
+        val_crop=32,
+        batch_size=4,
+        device_transforms=True,
+    )
+    optim = OmegaConf.to_container(compose_cfg(["paths.output_dir=/unused"]).optim, resolve=True)
+    module = VideoClassifier(MODEL, optim)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=dm)
+    assert isinstance(module.preprocess, DevicePreprocessor) and module.val_results["num_videos"] > 0
+    trainer.save_checkpoint(tmp_path / "device.ckpt")
+    plain = VideoClassifier(MODEL, optim, num_classes=module.hparams.num_classes)
+    saved = torch.load(tmp_path / "device.ckpt", weights_only=False)["state_dict"]
+    assert saved.keys() == plain.state_dict().keys()
+    VideoClassifier.load_from_checkpoint(tmp_path / "device.ckpt", strict=True)
+    module.load_state_dict(plain.state_dict(), strict=True)  # an older checkpoint into a model that owns one

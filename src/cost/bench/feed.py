@@ -115,10 +115,11 @@ def loader_clips_per_s(
     """Clips/s of ready batches: workers decode (and, CPU path, transform); the device path's
     transform runs on the device in this process, as the LightningModule runs it (finish=False:
     what the workers deliver, without it)."""
-    from cost.data.transforms import finish_batch
-
     dev = _device()
-    loader = datamodule(root, workers, device_transforms, batch, backend=backend).train_dataloader()
+    dm = datamodule(root, workers, device_transforms, batch, backend=backend)
+    loader, pre = dm.train_dataloader(), dm.device_preprocessor()
+    finish = finish and pre is not None
+    pre = pre.to(dev) if finish else None
     it = iter(loader)
     n, start = 0, None
     warm = max(1, workers)  # every worker has started and delivered once
@@ -129,7 +130,7 @@ def loader_clips_per_s(
             it = iter(loader)
             b = next(it)
         b = {k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in b.items()}
-        b = finish_batch(b) if finish else b
+        b = pre(b, "train") if finish else b
         if dev.type == "cuda":
             torch.cuda.synchronize()
         if i == warm - 1:
@@ -142,19 +143,18 @@ def loader_clips_per_s(
 
 
 def finish_clips_per_s(root: Path, batch: int, batches: int) -> float:
-    """The device path's cost in the training process alone: `finish_batch` (resize, crop,
-    flip, normalise) of uint8 batches already on the device, clips/s."""
-    from cost.data.transforms import finish_batch
-
+    """The device path's cost in the training process alone: the model's `DevicePreprocessor`
+    (resize, crop, flip, normalise) of uint8 batches already on the device, clips/s."""
     dev = _device()
-    it = iter(datamodule(root, 0, True, batch).train_dataloader())
+    dm = datamodule(root, 0, True, batch)
+    it, pre = iter(dm.train_dataloader()), dm.device_preprocessor().to(dev)
     ready = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in next(it).items()} for _ in range(batches + 1)]
-    finish_batch(ready.pop())  # warm-up
+    pre(ready.pop(), "train")  # warm-up
     if dev.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for b in ready:
-        finish_batch(b)
+        pre(b, "train")
     if dev.type == "cuda":
         torch.cuda.synchronize()
     return batch * len(ready) / (time.perf_counter() - start)
@@ -380,7 +380,7 @@ def run(
         )
         finish = loader[(250, "finish only", 0)]
         print(
-            f"device transforms, the training process's part alone (finish_batch on {dev.type}): {finish:.1f} clips/s",
+            f"device transforms, the training process's part alone (preprocessor on {dev.type}): {finish:.1f} clips/s",
             flush=True,
         )
         print_table(

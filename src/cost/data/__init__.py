@@ -25,12 +25,14 @@ if TYPE_CHECKING:
     from .datamodule import ExactShardSampler, VideoDataModule
     from .dataset import ClipCollate, VideoClipDataset
     from .decode import Video, VideoReadError, count_frames, probe, read_frames
+    from .preprocess import DevicePreprocessor
     from .transforms import EvalTransform, MultiViewTransform, TrainTransform
 
 _TORCH_EXPORTS = {
     "datamodule": ("ExactShardSampler", "VideoDataModule"),
     "dataset": ("ClipCollate", "VideoClipDataset"),
     "decode": ("Video", "VideoReadError", "count_frames", "probe", "read_frames"),
+    "preprocess": ("DevicePreprocessor",),
     "transforms": ("EvalTransform", "MultiViewTransform", "TrainTransform"),
 }
 _MODULE_OF = {name: module for module, names in _TORCH_EXPORTS.items() for name in names}
@@ -38,6 +40,7 @@ _MODULE_OF = {name: module for module, names in _TORCH_EXPORTS.items() for name 
 __all__ = [
     "CLASS_NAMES",
     "ClipCollate",
+    "DevicePreprocessor",
     "EvalTransform",
     "ExactShardSampler",
     "Manifest",

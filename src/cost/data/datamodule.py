@@ -1,28 +1,33 @@
 """`VideoDataModule`: one LightningDataModule for every dataset format.
 
-Distributed loading is decided here, not by Lightning: when torch.distributed is
-initialised with world size > 1, train uses a shuffling `DistributedSampler`, val a
-padded one (duplicates are fine during training), and test an `ExactShardSampler`
-(disjoint shards, union = every video exactly once). All three are `DistributedSampler`
-instances, which Lightning leaves in place whatever `use_distributed_sampler` says.
+Its jobs live in their own modules: which reader builds each split (`splits`), where frames
+are decoded and transformed (`backend`), the samplers (`samplers`, distributed loading
+included), and the device half of the transforms the model takes (`preprocess`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader
 
-from . import annotations as ann
+from .backend import (
+    DEVICE_TRANSFORMS,
+    check_decode_backend,
+    check_max_frame_pixels,
+    device_transforms_value,
+    resolve_backend,
+)
 from .dataset import ClipCollate, VideoClipDataset
-from .decode import BACKENDS, MAX_FRAME_PIXELS, require_decord
+from .decode import MAX_FRAME_PIXELS
 from .manifest import Manifest
+from .preprocess import DevicePreprocessor
+from .samplers import ExactShardSampler, shard_sampler, train_sampler, val_sampler, world
 from .sampling import SHORT_VIDEO_MODES, resolve_stride
+from .splits import FORMATS, SplitFiles, drop_missing
 from .transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -32,30 +37,8 @@ from .transforms import (
     TrainTransform,
 )
 
+__all__ = ["DEVICE_TRANSFORMS", "FORMATS", "ExactShardSampler", "VideoDataModule"]
 log = logging.getLogger("cost.data")
-FORMATS = ("synthetic", "list", "kinetics", "moments", "folder")
-DEVICE_TRANSFORMS = ("auto", True, False)
-
-
-def _device_transforms_value(value):
-    """data.device_transforms: auto | true | false (Hydra may pass the strings)."""
-    value = {"true": True, "false": False}.get(str(value).lower(), value) if isinstance(value, str) else value
-    if value not in DEVICE_TRANSFORMS:
-        raise ValueError(f"data.device_transforms must be auto, true or false, got {value!r}")
-    return value
-
-
-class ExactShardSampler(DistributedSampler):
-    """Rank r gets rows r, r + W, r + 2W, ...: no padding, each row on exactly one rank."""
-
-    def __init__(self, dataset, num_replicas: int = 1, rank: int = 0):
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
-
-    def __iter__(self):
-        return iter(range(self.rank, len(self.dataset), self.num_replicas))
-
-    def __len__(self) -> int:
-        return len(range(self.rank, len(self.dataset), self.num_replicas))
 
 
 def _plain(value):
@@ -68,12 +51,6 @@ def _plain(value):
     except ImportError:  # pragma: no cover
         pass
     return value
-
-
-def _world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size(), torch.distributed.get_rank()
-    return 1, 0
 
 
 class VideoDataModule(pl.LightningDataModule):
@@ -89,8 +66,8 @@ class VideoDataModule(pl.LightningDataModule):
     frame_stride: int, or {num_frames: stride}.
     device_transforms: auto (on when the trainer runs on a GPU) | true | false. On: workers
     return the uint8 rows and columns the resize will read and the random draws; scale, crop,
-    flip and normalisation run batched on the model's device (`transforms.finish_batch`, from
-    the LightningModule).
+    flip and normalisation run batched on the model's device, in the `DevicePreprocessor` the
+    LightningModule takes from `device_preprocessor()` at its setup.
     decode_backend: auto | decord | pyav (decode.py), or nvdec (GPU decoding in the main
     process, `nvdec.py`; falls back to auto with one warning where it cannot run).
     max_frame_pixels: a video whose frames have more pixels is unreadable (swapped in training,
@@ -141,15 +118,18 @@ class VideoDataModule(pl.LightningDataModule):
         max_frame_pixels: int | None = MAX_FRAME_PIXELS,
     ):
         super().__init__()
-        if format not in FORMATS:
-            raise ValueError(f"data.format must be one of {FORMATS}, got {format!r}")
+        self.root = Path(str(root))
+        self.files = SplitFiles(
+            format,
+            self.root,
+            {"train": train_split, "val": val_split, "test": test_split},
+            {"train": train_videos or "", "val": val_videos or "", "test": test_videos or ""},
+            class_names,
+            categories,
+        )
         if short_video not in SHORT_VIDEO_MODES:
             raise ValueError(f"data.short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
-        self.format, self.root = format, Path(str(root))
-        self.name = str(name) if name else format  # the dataset's identity (results.json, tables)
-        self.splits = {"train": train_split, "val": val_split, "test": test_split}
-        self.video_dirs = {"train": train_videos or "", "val": val_videos or "", "test": test_videos or ""}
-        self.class_names_file, self.categories = class_names, categories
+        self.format, self.name = format, str(name) if name else format  # the dataset's identity (results.json, tables)
         self.num_frames = int(num_frames)
         self.stride = resolve_stride(_plain(frame_stride), self.num_frames)
         self.short_video = short_video
@@ -161,36 +141,28 @@ class VideoDataModule(pl.LightningDataModule):
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size or batch_size)
         self.test_batch_size, self.num_workers, self.pin_memory = int(test_batch_size), int(num_workers), pin_memory
         self.decode_threads, self.max_retries, self.strict, self.seed = decode_threads, max_retries, strict, seed
-        if decode_backend not in (*BACKENDS, "nvdec"):
-            raise ValueError(f"data.decode_backend must be one of {(*BACKENDS, 'nvdec')}, got {decode_backend!r}")
-        self.decode_backend = decode_backend
-        self.device_transforms = _device_transforms_value(device_transforms)
+        self.decode_backend = check_decode_backend(decode_backend)
+        self.device_transforms = device_transforms_value(device_transforms)
         self.prefetch_factor = prefetch_factor
-        if max_frame_pixels is not None and (
-            isinstance(max_frame_pixels, bool) or not isinstance(max_frame_pixels, int) or max_frame_pixels < 1
-        ):
-            raise ValueError(
-                f"data.max_frame_pixels must be a whole number >= 1 (or null: no limit), got {max_frame_pixels!r}"
-            )
-        self.max_frame_pixels = max_frame_pixels
-        if decode_backend == "decord":
-            require_decord("data.decode_backend")
+        self.max_frame_pixels = check_max_frame_pixels(max_frame_pixels)
         self.synthetic = dict(_plain(synthetic) or {})
-        # Fail early on impossible sizes (before any data is read).
-        self.train_transform = TrainTransform(
-            self.train_short_side if len(self.train_short_side) == 2 else self.train_short_side * 2,
-            self.train_crop,
-            self.flip,
-            self.mean,
-            self.std,
-        )
-        self.val_transform = EvalTransform(self.val_short_side, self.val_crop, self.mean, self.std)
-        self.test_transform = MultiViewTransform(self.test_short_side, self.test_crops, self.mean, self.std)
+        self.transforms = self._transforms()  # fails early on impossible sizes (before any data is read)
         self.num_classes: int | None = None
         self.class_names: list[str] | None = None
         self.manifests: dict[str, Manifest] = {}
         self.missing: dict[str, list[str]] = {}
         self.datasets: dict[str, VideoClipDataset] = {}
+        self._preprocessor: DevicePreprocessor | None = None
+
+    def _transforms(self) -> dict:
+        side = self.train_short_side
+        return {
+            "train": TrainTransform(
+                side if len(side) == 2 else side * 2, self.train_crop, self.flip, self.mean, self.std
+            ),
+            "val": EvalTransform(self.val_short_side, self.val_crop, self.mean, self.std),
+            "test": MultiViewTransform(self.test_short_side, self.test_crops, self.mean, self.std),
+        }
 
     # ---------------------------------------------------------------- preparation
     def prepare_data(self) -> None:
@@ -199,55 +171,6 @@ class VideoDataModule(pl.LightningDataModule):
             from .synthetic import ensure_synthetic
 
             ensure_synthetic(self.root, **self.synthetic)
-
-    def _path(self, rel, key: str) -> Path:
-        if rel is None or rel == "":
-            raise ValueError(f"{key} is not set; set it to the annotation file (relative to data.root={self.root})")
-        p = Path(str(rel))
-        return p if p.is_absolute() else self.root / p
-
-    def _video_dir(self, split: str) -> Path:
-        d = self.video_dirs[split]
-        return self.root / d if d else self.root
-
-    def _read_class_names(self) -> list[str] | None:
-        if self.format == "moments":
-            return ann.read_moments_categories(self._path(self.categories, "data.categories"))
-        if self.class_names_file:
-            return ann.read_class_names(self._path(self.class_names_file, "data.class_names"), "data.class_names")
-        if self.format == "synthetic":
-            return ann.read_class_names(self.root / "classes.txt", "data.root")
-        if self.format == "kinetics":
-            return ann.kinetics_class_names(self._path(self.splits["train"], "data.train_split"))
-        if self.format == "folder":
-            return list(
-                ann.read_class_folders(
-                    self._path(self.splits["train"], "data.train_split"), key="data.train_split"
-                ).class_names
-            )
-        # List format without a names file: classes 0..the largest training label (val and test
-        # labels must be among them); without a training split, over the splits listed.
-        splits = ("train",) if self.splits["train"] else [s for s in ("val", "test") if self.splits[s]]
-        top = max(int(self._read_split(s, None).labels.max(initial=-1)) for s in splits)
-        return [str(i) for i in range(top + 1)]
-
-    def _read_split(self, split: str, class_names) -> Manifest:
-        key = f"data.{split}_split"
-        if self.format == "folder":
-            return ann.read_class_folders(self._path(self.splits[split], key), class_names, key=key)
-        path, videos = self._path(self.splits[split], key), self._video_dir(split)
-        vkey = f"data.{split}_videos" if self.video_dirs[split] else "data.root"
-        if self.format == "kinetics":
-            m = ann.read_kinetics_csv(path, videos, class_names, key=key, videos_key=vkey)
-            if (m.labels < 0).any():
-                raise ValueError(
-                    f"{path} has no 'label' column (Kinetics' test CSV has none); {key} needs a labelled "
-                    "CSV: training and evaluation compare predictions with labels"
-                )
-            return m
-        if self.format == "moments":
-            return ann.read_moments_csv(path, videos, class_names, key=key, videos_key=vkey)
-        return ann.read_list_file(path, videos, class_names, key=key, videos_key=vkey)
 
     def setup(self, stage: str | None = None) -> None:
         if not self.root.exists():
@@ -267,11 +190,11 @@ class VideoDataModule(pl.LightningDataModule):
             "predict": ("test",),
             None: ("train", "val", "test"),
         }[stage]
-        names = self._read_class_names()
+        names = self.files.class_names()
         for split in wanted:
             if split in self.manifests:
                 continue
-            self.manifests[split] = self._check_missing(split, self._read_split(split, names))
+            self.manifests[split], self.missing[split] = drop_missing(split, self.files.read(split, names), self.strict)
         self.class_names = [str(n) for n in names]
         self.num_classes = len(self.class_names)
         self._resolve_backend()
@@ -279,67 +202,31 @@ class VideoDataModule(pl.LightningDataModule):
             if split not in self.datasets:
                 self.datasets[split] = self._dataset(split)
 
-    def _check_missing(self, split: str, m: Manifest) -> Manifest:
-        present = m.exists()
-        missing = [m.path(i) for i in np.flatnonzero(~present)]
-        self.missing[split] = missing
-        if missing:
-            dirs = [p for p in missing if os.path.isdir(p)]
-            msg = (
-                f"{len(missing)} of {len(m)} videos listed for the {split} split are missing on disk "
-                f"(first: {missing[0]}" + (f"; {len(dirs)} of them are directories, first: {dirs[0]})" if dirs else ")")
-            )
-            if self.strict:
-                raise FileNotFoundError(msg + "; data.strict=true (set data.strict=false to continue without them)")
-            log.warning(msg + ("; training without them" if split == "train" else "; they will be reported as skipped"))
-            if split == "train":
-                if not present.any():
-                    raise FileNotFoundError(
-                        f"none of the training videos exist under {m.root}; check data.root and data.train_videos"
-                    )
-                m = m.subset(present)
-        return m
-
     def _on_gpu(self) -> bool:
         trainer = self.trainer
         return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
     def _resolve_backend(self) -> None:
-        """Decide, once, whether the device path and NVDEC are used (`use_device_transforms`,
-        `backend`); NVDEC that cannot run says why and falls back to the CPU decoder."""
-        if hasattr(self, "backend"):
-            return
-        self.backend = self.decode_backend
-        if self.backend == "nvdec":
-            from .nvdec import nvdec_unavailable
+        """Decide, once, whether the device path and NVDEC are used (`use_device_transforms`, `backend`)."""
+        if not hasattr(self, "backend"):
+            self.backend, self.use_device_transforms = resolve_backend(
+                self.decode_backend, self.device_transforms, self._on_gpu()
+            )
 
-            reason = nvdec_unavailable()
-            if reason:
-                log.warning(
-                    "data.decode_backend=nvdec cannot run here (%s); decoding on the CPU "
-                    "(data.decode_backend=auto) instead",
-                    reason,
-                )
-                self.backend = "auto"
-        on = self.device_transforms
-        if self.backend == "nvdec":
-            if on is False:
-                log.warning(
-                    "data.decode_backend=nvdec decodes onto the GPU, so the transforms run there "
-                    "too; data.device_transforms=false is ignored"
-                )
-            on = True
-        self.use_device_transforms = self._on_gpu() if on == "auto" else bool(on)
-
-    def _transform(self, split: str):
-        transform = {"train": self.train_transform, "val": self.val_transform, "test": self.test_transform}[split]
-        return DeferredTransform(transform) if self.use_device_transforms else transform
+    def device_preprocessor(self) -> DevicePreprocessor | None:
+        """The device half of the transforms for the model to own (`VideoClassifier.setup`),
+        built once; None when the workers do the whole transform (the CPU path)."""
+        if not hasattr(self, "backend"):
+            raise RuntimeError("call setup() before device_preprocessor()")
+        if self.use_device_transforms and self._preprocessor is None:
+            self._preprocessor = DevicePreprocessor(self.transforms)
+        return self._preprocessor if self.use_device_transforms else None
 
     def _dataset(self, split: str) -> VideoClipDataset:
         return VideoClipDataset(
             self.manifests[split],
             split,
-            self._transform(split),
+            DeferredTransform(self.transforms[split]) if self.use_device_transforms else self.transforms[split],
             self.num_frames,
             self.stride,
             self.short_video,
@@ -357,8 +244,7 @@ class VideoDataModule(pl.LightningDataModule):
         if ds is None:
             raise RuntimeError(f"call setup() before {split}_dataloader()")
         t = self.num_frames
-        deferred = ds.transform if isinstance(ds.transform, DeferredTransform) else None
-        if deferred is not None:  # uint8 frames as decoded
+        if self.use_device_transforms:  # uint8 frames as decoded
             empty = (0, self.test_clips, t, 0, 0, 3) if split == "test" else (0, t, 0, 0, 3)
         elif split == "test":
             empty = (0, self.test_clips * self.test_crops, 3, t, 0, 0)
@@ -372,9 +258,7 @@ class VideoDataModule(pl.LightningDataModule):
             batch_size=batch_size,
             sampler=sampler,
             num_workers=workers,
-            collate_fn=ClipCollate(
-                empty, with_skipped=split != "train", device_transform=deferred and deferred.transform
-            ),
+            collate_fn=ClipCollate(empty, with_skipped=split != "train", device_path=self.use_device_transforms),
             pin_memory=self.pin_memory and self.backend != "nvdec",
             drop_last=drop_last,
             persistent_workers=workers > 0 and split != "test",
@@ -383,30 +267,12 @@ class VideoDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         ds = self.datasets.get("train")
-        world, rank = _world()
-        if ds is not None and world > 1:
-            sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
-        else:
-            g = torch.Generator()
-            g.manual_seed(int(torch.randint(0, 2**62, ()).item()))  # follows seed_everything
-            sampler = RandomSampler(ds, generator=g) if ds is not None else None
-        per_rank = len(ds) // world if ds is not None else 0
+        sampler = train_sampler(ds, self.seed)
+        per_rank = len(ds) // world()[0] if ds is not None else 0
         return self._loader("train", sampler, self.batch_size, drop_last=per_rank >= self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        ds = self.datasets.get("val")
-        world, rank = _world()
-        sampler = (
-            DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False)
-            if world > 1 and ds is not None
-            else SequentialSampler(ds)
-            if ds is not None
-            else None
-        )
-        return self._loader("val", sampler, self.val_batch_size)
+        return self._loader("val", val_sampler(self.datasets.get("val")), self.val_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        ds = self.datasets.get("test")
-        world, rank = _world()
-        sampler = ExactShardSampler(ds, world, rank) if ds is not None else None
-        return self._loader("test", sampler, self.test_batch_size)
+        return self._loader("test", shard_sampler(self.datasets.get("test")), self.test_batch_size)

@@ -158,46 +158,43 @@ def _pad_stack(clips: list[torch.Tensor]) -> torch.Tensor:
 class ClipCollate:
     """Stack clips; unreadable val/test items go to `batch["skipped"]` (paths).
 
-    With `device_transform` (data.device_transforms) the items are uint8 frames with their
-    draws: the batch gets padded uint8 "clips", the draws as "aug", and the transform as
-    "device_transform" for `transforms.finish_batch` on the model's device.
+    With `device_path` (data.device_transforms) the items are uint8 frames with their draws:
+    the batch gets padded uint8 "clips" and the draws as "aug", both tensors, for the model's
+    `preprocess.DevicePreprocessor`. A batch holds only tensors and lists of paths.
     """
 
-    def __init__(self, empty_clips_shape: tuple, with_skipped: bool, device_transform=None):
+    def __init__(self, empty_clips_shape: tuple, with_skipped: bool, device_path: bool = False):
         self.empty_clips_shape = tuple(empty_clips_shape)
         self.with_skipped = with_skipped
-        self.device_transform = device_transform
+        self.device_path = bool(device_path)
 
     def __call__(self, items: list[dict]) -> dict:
         ok = [it for it in items if "clips" in it]
         if ok:
             shapes = {tuple(it["clips"].shape) for it in ok}
-            if len(shapes) > 1 and self.device_transform is None:
+            if len(shapes) > 1 and not self.device_path:
                 raise RuntimeError(
                     f"clips of different sizes in one batch {sorted(shapes)}: full-frame test views "
                     "of videos with different aspect ratios cannot be stacked; set "
                     "data.test_batch_size=1 or data.test_crops=3"
                 )
             clips = (
-                _pad_stack([it["clips"] for it in ok])
-                if self.device_transform is not None
-                else torch.stack([it["clips"] for it in ok])
+                _pad_stack([it["clips"] for it in ok]) if self.device_path else torch.stack([it["clips"] for it in ok])
             )
         else:
-            dtype = torch.uint8 if self.device_transform is not None else torch.float32
+            dtype = torch.uint8 if self.device_path else torch.float32
             clips = torch.zeros(self.empty_clips_shape, dtype=dtype)
         batch = {
             "clips": clips,
             "label": torch.tensor([it["label"] for it in ok], dtype=torch.int64),
             "index": torch.tensor([it["index"] for it in ok], dtype=torch.int64),
         }
-        if self.device_transform is not None:
+        if self.device_path:
             batch["aug"] = (
                 torch.stack([it["aug"] for it in ok])
                 if ok
                 else torch.zeros((0, 1, len(AUG_COLUMNS)), dtype=torch.int64)
             )
-            batch["device_transform"] = self.device_transform
         if self.with_skipped:
             batch["skipped"] = [it["skipped"] for it in items if "skipped" in it]
         elif len(ok) != len(items):

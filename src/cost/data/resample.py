@@ -125,8 +125,8 @@ def resample(
     frames: torch.Tensor,
     aug: torch.Tensor,
     out_size: tuple[int, int],
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
+    mean: tuple[float, ...] | torch.Tensor,
+    std: tuple[float, ...] | torch.Tensor,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Cut uint8 frames (B, *lead, h, w, 3) and their view rows (B, V, len(AUG_COLUMNS)) ->
@@ -150,8 +150,11 @@ def resample(
         out = out.view(b, v, ow, oh, *lead, 3).permute(0, *range(4, 4 + k), 1, 5 + k, 4 + k, 3, 2)
         # (x / 255 - mean) / std, with x in 0..255, written contiguous in one pass
         shape = (3, 1, 1, 1)
-        scale = torch.tensor([1 / (255 * s) for s in std], dtype=dtype, device=out.device).view(shape)
-        shift = torch.tensor([-mu / s for mu, s in zip(mean, std)], dtype=dtype, device=out.device).view(shape)
+        # in float64 first: Python floats and float64 buffers (`DevicePreprocessor`) give the same bits
+        std = torch.as_tensor(std, dtype=torch.float64, device=out.device)
+        mean = torch.as_tensor(mean, dtype=torch.float64, device=out.device)
+        scale = (1 / (255 * std)).to(dtype).view(shape)
+        shift = (-mean / std).to(dtype).view(shape)
         return torch.addcmul(shift, out, scale, out=torch.empty(out.shape, dtype=dtype, device=out.device))
 
 

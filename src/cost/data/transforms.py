@@ -12,8 +12,9 @@ Every transform has two paths with one source of randomness (`draw`, called in t
 worker in the same order as always). The CPU path (`__call__`) does the whole transform in
 the worker. The device path (`data.device_transforms`, docs/design.md) splits it: in the
 worker, `DeferredTransform` draws, turns the draws into output views (`views`) and cuts from
-the uint8 frames only the rows and columns that the views' resize filter reads; on the model's
-device, `on_device` resamples the whole batch at once (`cost.data.resample`). The device path
+the uint8 frames only the rows and columns that the views' resize filter reads; the batch
+carries them as tensors, and on the model's device `on_device` resamples the whole batch at
+once (`cost.data.resample`), run by the model's `preprocess.DevicePreprocessor`. The device path
 resizes in float where the CPU path resizes uint8, so the two agree within one grey level
 (tests/data/test_device_transforms.py).
 """
@@ -102,6 +103,11 @@ def _to_cthw(x: torch.Tensor) -> torch.Tensor:
     return x.permute(1, 0, 2, 3).contiguous()
 
 
+def _norm(transform, mean, std) -> tuple:
+    """The mean and std `on_device` normalises with: the caller's buffers, else the transform's."""
+    return (transform.mean if mean is None else mean), (transform.std if std is None else std)
+
+
 class TrainTransform:
     """Random short side in [min, max], random square crop, random horizontal flip, normalise."""
 
@@ -144,12 +150,13 @@ class TrainTransform:
         side, top, left, flip = draws
         return [(*resized_size(h, w, side), top, left, self.crop_size, self.crop_size, flip)]
 
-    def on_device(self, frames: torch.Tensor, aug: torch.Tensor) -> torch.Tensor:
-        """Cut uint8 (B, T, h, w, 3) + view rows (B, 1, 11) on any device -> float (B, 3, T, c, c)."""
+    def on_device(self, frames: torch.Tensor, aug: torch.Tensor, mean=None, std=None) -> torch.Tensor:
+        """Cut uint8 (B, T, h, w, 3) + view rows (B, 1, 11) on any device -> float (B, 3, T, c, c).
+        mean, std: the same values as float64 tensors on the frames' device (default: this transform's)."""
         c = self.crop_size
         if frames.shape[0] == 0:
             return frames.new_zeros((0, 3, frames.shape[1], c, c), dtype=torch.float32)
-        return resample(frames, aug, (c, c), self.mean, self.std)[:, 0]
+        return resample(frames, aug, (c, c), *_norm(self, mean, std))[:, 0]
 
 
 class EvalTransform:
@@ -179,13 +186,13 @@ class EvalTransform:
         c = int(self.crop_size)
         return [(rh, rw, (rh - c) // 2, (rw - c) // 2, c, c, 0)]
 
-    def on_device(self, frames: torch.Tensor, aug: torch.Tensor) -> torch.Tensor:
+    def on_device(self, frames: torch.Tensor, aug: torch.Tensor, mean=None, std=None) -> torch.Tensor:
         """Cut uint8 (B, T, h, w, 3) + view rows (B, 1, 11) -> float (B, 3, T, crop, crop)."""
         if frames.shape[0] == 0:
             c = self.crop_size or 0
             return frames.new_zeros((0, 3, frames.shape[1], c, c), dtype=torch.float32)
         size = (self.crop_size, self.crop_size) if self.crop_size is not None else full_frame_size(aug)
-        return resample(frames, aug, size, self.mean, self.std)[:, 0]
+        return resample(frames, aug, size, *_norm(self, mean, std))[:, 0]
 
 
 class MultiViewTransform:
@@ -218,14 +225,14 @@ class MultiViewTransform:
         s = self.short_side
         return [(rh, rw, top, left, s, s, 0) for top, left in three_crop_offsets(rh, rw, s)]
 
-    def on_device(self, frames: torch.Tensor, aug: torch.Tensor) -> torch.Tensor:
+    def on_device(self, frames: torch.Tensor, aug: torch.Tensor, mean=None, std=None) -> torch.Tensor:
         """Cut uint8 (B, clips, T, h, w, 3) + view rows (B, crops, 11) -> float
         (B, clips * crops, 3, T, h, w), clip-major like the CPU path."""
         if frames.shape[0] == 0:
             n = frames.shape[1] * self.num_crops
             return frames.new_zeros((0, n, 3, frames.shape[2], 0, 0), dtype=torch.float32)
         size = (self.short_side, self.short_side) if self.num_crops == 3 else full_frame_size(aug)
-        return resample(frames, aug, size, self.mean, self.std).flatten(1, 2)
+        return resample(frames, aug, size, *_norm(self, mean, std)).flatten(1, 2)
 
 
 class DeferredTransform:
@@ -235,7 +242,7 @@ class DeferredTransform:
     filter of the transform's views reads (a view of the frames; the collate copies it), "aug":
     int64 (views, len(cost.data.resample.AUG_COLUMNS))}. The cut has one size per frame size
     and transform, so clips of one video size stack unpadded. `ClipCollate` pads and stacks, and the wrapped
-    transform's `on_device` finishes the batch.
+    transform's `on_device` finishes the batch (run by `preprocess.DevicePreprocessor`, the model's).
     """
 
     def __init__(self, transform):
@@ -252,13 +259,3 @@ class DeferredTransform:
         x0, lx = cut(w, rw, rw_min, min(v[3] for v in views), max(v[3] + v[5] for v in views) - 1)
         rows = [[h, w, *v, y0, x0] for v in views]
         return {"clips": frames[..., y0 : y0 + ly, x0 : x0 + lx, :], "aug": torch.tensor(rows, dtype=torch.int64)}
-
-
-def finish_batch(batch: dict) -> dict:
-    """Run the deferred transform of a collated uint8 batch where the batch now is (its device)."""
-    transform = batch.get("device_transform")
-    if transform is None:
-        return batch
-    out = {k: v for k, v in batch.items() if k not in ("device_transform", "aug")}
-    out["clips"] = transform.on_device(batch["clips"], batch["aug"])
-    return out

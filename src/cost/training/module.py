@@ -20,7 +20,6 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from cost import checkpoints
-from cost.data.transforms import finish_batch
 from cost.models import cost_layers
 from cost.models.factory import build_net
 
@@ -52,6 +51,10 @@ def mix_clips(clips: torch.Tensor, label: torch.Tensor, num_classes: int, mixup_
         clips = clips * lam + other * (1.0 - lam)
     one_hot = F.one_hot(label, num_classes).to(clips.dtype if clips.is_floating_point() else torch.float32)
     return clips, one_hot * lam + one_hot.roll(1, dims=0) * (1.0 - lam), lam
+
+
+# The split whose transform finishes the batches of each of Lightning's loops.
+_SPLIT_OF_STAGE = {"train": "train", "sanity_check": "val", "validate": "val", "test": "test", "predict": "test"}
 
 
 def _batchnorms(net: nn.Module):
@@ -90,6 +93,9 @@ class VideoClassifier(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.net: nn.Module | None = None
+        # data.device_transforms: the data module's `DevicePreprocessor`, taken in `setup`; its
+        # buffers are not saved, so checkpoints are the same with or without it.
+        self.preprocess: nn.Module | None = None
         self.class_names = list(class_names) if class_names else None
         self.test_results: dict | None = None
         self.val_results: dict | None = None
@@ -127,6 +133,8 @@ class VideoClassifier(pl.LightningModule):
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is not None and getattr(dm, "class_names", None):
             self.class_names = list(dm.class_names)
+        device_preprocessor = getattr(dm, "device_preprocessor", None)
+        self.preprocess = device_preprocessor() if device_preprocessor is not None else None
         if self.net is not None and getattr(dm, "num_classes", None) not in (None, self.hparams.num_classes):
             raise ValueError(
                 f"the data has {dm.num_classes} classes but the network was built for "
@@ -151,10 +159,11 @@ class VideoClassifier(pl.LightningModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """With data.device_transforms the loader ships uint8 frames: scale, crop, flip and
-        normalise them here, batched on the model's device; then the memory format."""
+        normalise them here (`self.preprocess`), batched on the model's device; then the memory format."""
         if not isinstance(batch, dict):
             return batch
-        batch = finish_batch(batch)
+        if self.preprocess is not None:
+            batch = self.preprocess(batch, _SPLIT_OF_STAGE[self.trainer.state.stage.value])
         if self.hparams.model.get("channels_last") and batch["clips"].dim() == 5:
             batch["clips"] = batch["clips"].contiguous(memory_format=torch.channels_last_3d)
         return batch
