@@ -1,0 +1,34 @@
+"""decord by name: exact where `VideoInfo.decord_exact` says so, and the check sees its errors elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cost.data import probe, read_frames
+from cost.data.decode import decord_available
+
+from .test_decode import ALL_GENERATED, assert_exact, index_sets
+
+
+@pytest.mark.skipif(not decord_available(), reason="decord is not installed here")
+def test_decord_by_name_is_exact_where_it_says_so(video_dir, references):
+    """backend=decord stays an option: its frames equal the reference wherever `decord_exact`."""
+    exact = [name for name in ALL_GENERATED if probe(video_dir / name).decord_exact]
+    assert len(exact) == 6, exact  # H.264 (B-frames at NTSC rate, long GOP, VFR, a cut) in MP4 and MKV, VP9 in WebM
+    for name in exact:
+        ref = references[name]
+        for indices in index_sets(len(ref)):
+            assert_exact(video_dir / name, ref, indices, backend="decord")
+
+
+@pytest.mark.parametrize("name", ["h264_bframes.avi", "mpeg4_bframes.mp4", "hevc_bframes.mp4"])
+def test_exactness_check_catches_raw_decord(video_dir, references, name):
+    """The comparison above is sensitive: raw decord 0.6.0 returns wrong frames on these files."""
+    ref = references[name]
+    n = len(ref)
+    wrong = 0
+    for indices in index_sets(n):
+        out = read_frames(video_dir / name, indices, backend="decord").numpy()
+        wrong += int((out != ref[np.minimum(indices, n - 1)]).any())
+    assert wrong > 0, "decord is exact here now; DECORD_SAFE_* in cost/data/decode.py could be widened"
