@@ -70,10 +70,10 @@ def exactness(path: Path, fns: dict, sets: int = 16) -> dict:
     return {name: f"{sets - w}/{sets}" for name, w in wrong.items()}
 
 
-def speed(path: Path, fns: dict, clips: int) -> dict:
+def speed(path: Path, fns: dict, clips: int, stride: int) -> dict:
     n = len(reference(path))
     rng = np.random.default_rng(1)
-    windows = [np.unique(sampling.train_indices(n, 8, 8, rng)).tolist() for _ in range(clips)]
+    windows = [np.unique(sampling.train_indices(n, 8, stride, rng)).tolist() for _ in range(clips)]
     times = {name: [] for name in fns}
     for idx in windows:
         for name, read in fns.items():
@@ -83,60 +83,74 @@ def speed(path: Path, fns: dict, clips: int) -> dict:
     return {name: statistics.median(v) for name, v in times.items()}
 
 
-def worker(files: list[Path], clips: int) -> None:
+def worker(files: list[Path], clips: int, timed: set[str]) -> None:
     """In this process: PyAV and whichever `decord` imports here; one JSON line per file."""
     import decord
 
     fns = readers(decord)
     for path in files:
-        print(
-            json.dumps(
-                {
-                    "file": path.name,
-                    "version": decord.__version__,
-                    "exact": exactness(path, fns),
-                    "ms": speed(path, fns, clips),
-                }
-            ),
-            flush=True,
-        )
+        stride = 4 if path.name.startswith("train_") else 8  # the demo's synthetic clips: 8 frames every 4th
+        ms = speed(path, fns, clips, stride) if path.name in timed else None
+        row = {"file": path.name, "version": decord.__version__, "exact": exactness(path, fns), "ms": ms}
+        print(json.dumps(row), flush=True)
+
+
+def test_set(folder: Path) -> list[Path]:
+    """The codec and container matrix of tests/data (H.264 in MP4/MKV/AVI, MPEG-4, HEVC, VP9, VFR, a cut)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.data.conftest import EXTRA_VIDEOS, VIDEO_SPECS, cut_by_stream_copy, encode, encode_vfr, pattern_frames
+
+    for name, spec in VIDEO_SPECS.items():
+        spec = dict(spec)
+        n = spec.pop("n", 90)
+        encode(folder / name, pattern_frames(n, seed=len(name)), **spec)
+    encode_vfr(folder / "h264_vfr.mp4", pattern_frames(90, seed=1))
+    cut_by_stream_copy(folder / "h264_bframes_ntsc.mp4", folder / "h264_stream_copy_cut.mp4")
+    return [folder / name for name in (*VIDEO_SPECS, *EXTRA_VIDEOS)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decord2", required=True, help="folder decord2 was pip-installed into with --target")
     parser.add_argument("--shared", default="/work/shared/data/videos", help="folder of real clips (*.mp4, *.avi)")
-    parser.add_argument("--clips", type=int, default=40, help="training clips timed per file")
+    parser.add_argument("--clips", type=int, default=40, help="training clips timed per file and round")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per decord, taking turns")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--timed", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        return worker([Path(f) for f in args.worker], args.clips)
+        return worker([Path(f) for f in args.worker], args.clips, set(args.timed))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        (tmp / "matrix").mkdir()
         synthetic = ensure_synthetic(tmp / "synthetic", num_train=4, num_val=0, num_test=0, verbose=False)
-        files = sorted((synthetic / "videos").rglob("*.mp4"))[:4]
-        files += [make_video(tmp / f"gen_k{k}.mp4", 340, 256, seconds=10, keyint=k) for k in (250, 16, 1)]
-        files += sorted(p for p in Path(args.shared).glob("*") if p.suffix in (".mp4", ".avi"))
-        runs = {}
-        for name, extra in (("decord", []), ("decord2", [args.decord2])):
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join([*extra, os.environ.get("PYTHONPATH", "")]))
-            cmd = [sys.executable, __file__, "--decord2", args.decord2, "--clips", str(args.clips), "--worker"]
-            out = subprocess.run([*cmd, *map(str, files)], env=env, capture_output=True, text=True, check=True)
-            runs[name] = [json.loads(line) for line in out.stdout.splitlines()]
-        v1, v2 = runs["decord"][0]["version"], runs["decord2"][0]["version"]
-        print(
-            f"| file | exact index sets: PyAV, decord {v1}, decord2 {v2} | ms per clip: PyAV, decord {v1} "
-            "(its process) | ms per clip: PyAV, decord2 (its process) "
-            "| decord / PyAV, decord2 / PyAV, decord2 / decord |"
-        )
-        print("|---|---|---|---|---|")
-        for a, b in zip(runs["decord"], runs["decord2"], strict=True):
-            r1, r2 = a["ms"]["decord"] / a["ms"]["pyav"], b["ms"]["decord"] / b["ms"]["pyav"]
-            print(
-                f"| {a['file']} | {a['exact']['pyav']}, {a['exact']['decord']}, {b['exact']['decord']} "
-                f"| {a['ms']['pyav']:.1f}, {a['ms']['decord']:.1f} | {b['ms']['pyav']:.1f}, {b['ms']['decord']:.1f} "
-                f"| {r1:.2f}, {r2:.2f}, {r2 / r1:.2f} |"
-            )
+        timed = sorted((synthetic / "videos").rglob("*.mp4"))[:4]
+        timed += [make_video(tmp / f"gen_k{k}.mp4", 340, 256, seconds=10, keyint=k) for k in (250, 16, 1)]
+        timed += sorted(p for p in Path(args.shared).glob("*") if p.suffix in (".mp4", ".avi"))
+        files = timed + test_set(tmp / "matrix")
+        runs = {"decord": [], "decord2": []}
+        for r in range(args.rounds):  # exactness from the first round only
+            for name, extra in (("decord", []), ("decord2", [args.decord2])):
+                env = dict(os.environ, PYTHONPATH=os.pathsep.join([*extra, os.environ.get("PYTHONPATH", "")]))
+                cmd = [sys.executable, __file__, "--decord2", args.decord2, "--clips", str(args.clips)]
+                cmd += ["--timed", *(p.name for p in timed), "--worker", *map(str, files if r == 0 else timed)]
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+                runs[name].append({row["file"]: row for row in map(json.loads, out.stdout.splitlines())})
+        first = {name: rounds[0] for name, rounds in runs.items()}
+        v1, v2 = (next(iter(first[n].values()))["version"] for n in ("decord", "decord2"))
+        print(f"exact index sets (of 16): PyAV, decord {v1}, decord2 {v2}")
+        for f in files:
+            e1, e2 = first["decord"][f.name]["exact"], first["decord2"][f.name]["exact"]
+            print(f"| {f.name} | {e1['pyav']} | {e1['decord']} | {e2['decord']} |")
+        print(f"ms per clip (medians of {args.rounds} rounds): PyAV, decord {v1}, decord2 {v2}; decord / PyAV,")
+        print("decord2 / PyAV (each in one process with PyAV), decord2 / decord (the ratio of those)")
+        for f in timed:
+            ms = {n: [rnd[f.name]["ms"] for rnd in rounds] for n, rounds in runs.items()}
+            pyav = statistics.median([m["pyav"] for n in ms for m in ms[n]])
+            r1 = statistics.median([m["decord"] / m["pyav"] for m in ms["decord"]])
+            r2 = statistics.median([m["decord"] / m["pyav"] for m in ms["decord2"]])
+            d1, d2 = (statistics.median([m["decord"] for m in ms[n]]) for n in ("decord", "decord2"))
+            print(f"| {f.name} | {pyav:.1f} | {d1:.1f} | {d2:.1f} | {r1:.2f} | {r2:.2f} | {r2 / r1:.2f} |")
 
 
 if __name__ == "__main__":

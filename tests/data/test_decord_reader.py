@@ -24,7 +24,7 @@ def test_decord_by_name_is_exact_where_it_says_so(video_dir, references):
 
 @pytest.mark.parametrize("name", ["h264_bframes.avi", "mpeg4_bframes.mp4", "hevc_bframes.mp4"])
 def test_exactness_check_catches_raw_decord(video_dir, references, name):
-    """The comparison above is sensitive: raw decord 0.6.0 returns wrong frames on these files."""
+    """The comparison above is sensitive: raw decord (0.6.0 and decord2 3.4.0) returns wrong frames on these files."""
     ref = references[name]
     n = len(ref)
     wrong = 0

@@ -32,7 +32,7 @@ MAX_FRAME_PIXELS = 3840 * 2160  # 4K UHD, landscape or portrait
 
 @functools.cache
 def decord_available() -> bool:
-    """Whether decord imports here (its wheels are for Linux x86-64 and Windows only)."""
+    """Whether decord imports here (decord2's wheels: Linux x86-64/aarch64, macOS arm64, Windows x64)."""
     try:
         import decord  # noqa: F401
     except ImportError:
@@ -44,8 +44,8 @@ def require_decord(key: str = "backend") -> None:
     """Stop early, not per video, when decord is asked for by name but is missing."""
     if not decord_available():
         raise ImportError(
-            f"{key}=decord needs the decord package, which is not installed here (it has wheels "
-            f"for Linux x86-64 and Windows only); use {key}=auto or {key}=pyav"
+            f"{key}=decord needs the decord package, which is not installed here (pip install "
+            f"decord2==3.4.0; wheels for Linux x86-64/aarch64, macOS arm64, Windows x64); use {key}=auto or {key}=pyav"
         )
 
 

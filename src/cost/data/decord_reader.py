@@ -20,7 +20,7 @@ log = logging.getLogger("cost.data")
 @functools.cache
 def _warn_decord_inexact(format: str, codec: str) -> None:
     log.warning(
-        "backend=decord reads %s in %s, where decord 0.6.0 returns wrong frames after a seek "
+        "backend=decord reads %s in %s, where decord returns wrong frames after a seek "
         "(docs/decoding.md); use backend=auto for exact frames",
         codec,
         format,
@@ -30,7 +30,7 @@ def _warn_decord_inexact(format: str, codec: str) -> None:
 @functools.cache
 def warn_decord_rotated(format: str) -> None:
     log.warning(
-        "backend=decord: a video in %s has a display rotation, which decord 0.6.0 does not apply in every "
+        "backend=decord: a video in %s has a display rotation, which decord does not apply in every "
         "container; such videos are read with PyAV, upright (docs/decoding.md)",
         format,
     )
