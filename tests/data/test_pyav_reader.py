@@ -115,3 +115,26 @@ def test_pyav_backend_exact_on_generated(video_dir, references, name):
     for indices in index_sets(len(ref)):
         out = read_frames(video_dir / name, indices, backend="pyav").numpy()
         assert (out == ref[np.minimum(indices, len(ref) - 1)]).all(), f"{name}: {indices}"
+
+
+def test_the_reader_alone_reads_sorted_unique_indices_and_closes_the_probes_container(keyint_videos):
+    """`PyavReader` behind `decode.Reader`: frames for sorted unique indices, the tally of the read,
+    and `close()` letting go of the container the probe opened when nothing was read."""
+    from cost.data.decode import _file_key, _probe
+    from cost.data.pyav_reader import PyavReader
+
+    paths, refs = keyint_videos
+    path, ref = paths["k16_b3_pyramid.mp4"], refs["k16_b3_pyramid.mp4"]
+    clear_probe_cache()
+    info, container = _probe(_file_key(str(path)))
+    reader = PyavReader(str(path), info, container=container)
+    assert reader.seek and reader.num_frames == len(ref)
+    idx = np.array([2, 40, 41, 119])
+    got = reader.frames(idx)
+    assert got.dtype == np.uint8 and (got == ref[idx]).all()
+    assert 4 <= reader.decoded <= 120 and reader.rotation == 0
+    clear_probe_cache()
+    info, container = _probe(_file_key(str(path)))
+    PyavReader(str(path), info, container=container).close()
+    with pytest.raises(AssertionError):  # closed: PyAV 18 asserts the container is open
+        next(container.demux(video=0))
