@@ -1,13 +1,10 @@
 """Exact frame decoding: the probe (cached per file version) and the choice of reader.
 
-`auto` and `pyav` read with PyAV's seeking reader (`pyav_reader`); `decord` (`decord_reader`)
-only when asked for by name, since its frames are wrong for some containers and codecs;
-NVDEC is in `nvdec`. How each reads, and the measurements behind these choices, are in
-docs/decoding.md.
-
-`probe` refuses frames over `max_pixels` (default 4K UHD either way) and files whose index
-points past their end, before any frame is converted; a listed frame that does not decode
-raises `VideoReadError`: no reader ever fills in a copy of another frame.
+`auto` and `pyav` read with PyAV (`pyav_reader`); `decord` (`decord_reader`) only when named,
+its frames being wrong for some containers and codecs; NVDEC is `nvdec`. docs/decoding.md has
+how each reads and the measurements behind these choices. `probe` refuses frames over
+`max_pixels` and files whose index points past their end before any frame is converted; a listed
+frame that does not decode raises `VideoReadError`: no reader fills in a copy of another frame.
 """
 
 from __future__ import annotations
