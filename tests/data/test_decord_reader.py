@@ -35,7 +35,7 @@ def test_exactness_check_catches_raw_decord(video_dir, references, name):
 
 
 @pytest.mark.skipif(not decord_available(), reason="decord is not installed here")
-def test_a_read_decord_fails_returns_none_and_video_reads_it_with_pyav(tmp_path, caplog):
+def test_a_read_decord_fails_returns_none_and_video_reads_it_with_pyav(tmp_path):
     """A rotated MP4 makes decord's get_batch fail (0.6.0 on some frame sizes, decord2 on this one):
     the reader says None rather than raising, so `Video` can hand the read to PyAV."""
     from cost.data import Video
