@@ -5,12 +5,15 @@ in its own process beside PyAV, and decord2 / decord is the ratio of their ratio
 decord2 is installed into a folder apart from the venv:
 
     pip install --target /tmp/d2pkgs decord2==3.4.0 --no-deps
-    PYTHONPATH=src python experiments/decord2_compare.py --decord2 /tmp/d2pkgs [--shared DIR] [--clips 40]
+    PYTHONPATH=src python experiments/decord2_compare.py --decord2 /tmp/d2pkgs --clips 30 --rounds 3
 
-Exactness: every reader's frames at random index sets (16 per file, sparse, unsorted, with
-the last frame) against PyAV's sequential decode. Speed: the same training windows (8 frames
-every 8th, `sampling.train_indices`) for all, one fresh open per clip (PyAV's probe cache
-cleared), PyAV and decord taking turns clip by clip; medians.
+Files: the demo's synthetic clips, generated 340x256 10 s videos (keyint 250, 16, 1), the
+real clips of --shared, and (exactness only) the codec and container matrix of tests/data.
+Exactness: each reader's frames at 16 random sets of 8 sorted indices per file (every fourth
+with the last frame) against PyAV's sequential decode. Speed: the same training windows
+(`sampling.train_indices`, 8 frames every 8th; every 4th on the synthetic clips, as the demo)
+for all, one fresh open per clip (PyAV's probe cache cleared), PyAV and decord taking turns
+clip by clip; medians, over --rounds processes per decord.
 """
 
 from __future__ import annotations
