@@ -7,7 +7,8 @@ every 250, 16 and 1 frames, with the CPU and the device transforms (`data.device
 
 Candidates of one table are measured round-robin in one process (medians), so the ratios
 printed (device vs CPU transforms, N workers vs 1, e2e / model, loader / model) compare
-like with like. Writes bench_results/feed.json.
+like with like. Writes bench_results/feed.json. This module measures; `feed_report` prints
+the tables and builds the JSON.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from cost.bench import machine, print_table
+from cost.bench import feed_report as report
 from cost.bench.data import make_video
+from cost.bench.feed_train import device, e2e_clips_per_s, model_clips_per_s
 
 KEYINTS = (250, 16, 1)
 FULL = dict(
@@ -50,10 +51,6 @@ QUICK = dict(
     precision="32-true",
     model_crop=112,
 )
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def make_videos(root: Path, copies: int, seconds: float, keyints=KEYINTS) -> dict[int, Path]:
@@ -115,7 +112,7 @@ def loader_clips_per_s(
     """Clips/s of ready batches: workers decode (and, CPU path, transform); the device path's
     transform runs on the device in this process, as the LightningModule runs it (finish=False:
     what the workers deliver, without it)."""
-    dev = _device()
+    dev = device()
     dm = datamodule(root, workers, device_transforms, batch, backend=backend)
     loader, pre = dm.train_dataloader(), dm.device_preprocessor()
     finish = finish and pre is not None
@@ -145,7 +142,7 @@ def loader_clips_per_s(
 def finish_clips_per_s(root: Path, batch: int, batches: int) -> float:
     """The device path's cost in the training process alone: the model's `DevicePreprocessor`
     (resize, crop, flip, normalise) of uint8 batches already on the device, clips/s."""
-    dev = _device()
+    dev = device()
     dm = datamodule(root, 0, True, batch)
     it, pre = iter(dm.train_dataloader()), dm.device_preprocessor().to(dev)
     ready = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in next(it).items()} for _ in range(batches + 1)]
@@ -160,115 +157,6 @@ def finish_clips_per_s(root: Path, batch: int, batches: int) -> float:
     return batch * len(ready) / (time.perf_counter() - start)
 
 
-def _net(arch: str, depth, channels_last: bool = False, compile: bool = False):
-    from cost.models.factory import build_net
-
-    return build_net({"arch": arch, "depth": depth, "channels_last": channels_last, "compile": compile}, 400)
-
-
-def model_clips_per_s(
-    arch,
-    depth,
-    batch: int,
-    steps: int,
-    warmup: int,
-    precision: str,
-    channels_last: bool = False,
-    compile: bool = False,
-    crop: int = 224,
-) -> float:
-    """Train steps (forward, backward, SGD) on synthetic clips already on the device."""
-    dev = _device()
-    net = _net(arch, depth, channels_last, compile).to(dev).train()
-    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    clip = torch.randn(batch, 3, 8, crop, crop, device=dev)
-    if channels_last:
-        clip = clip.contiguous(memory_format=torch.channels_last_3d)
-    label = torch.randint(0, 400, (batch,), device=dev)
-    dtype = torch.bfloat16 if precision.startswith("bf16") else None
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-            loss = F.cross_entropy(net(clip), label)
-        loss.backward()
-        opt.step()
-
-    for _ in range(warmup):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - start)
-
-
-class _StepTimer:
-    """Lightning callback: wall time of the training batches after `warmup`."""
-
-    def __init__(self, warmup: int):
-        import pytorch_lightning as pl
-
-        class Timer(pl.Callback):
-            def __init__(cb):
-                cb.start, cb.clips = None, 0
-
-            def on_train_batch_end(cb, trainer, module, outputs, batch, batch_idx):
-                if trainer.global_step == warmup:
-                    if torch.cuda.is_available():
-                        torch.cuda.synchronize()
-                    cb.start = time.perf_counter()
-                elif trainer.global_step > warmup:
-                    cb.clips += int(batch["clips"].shape[0])
-
-            def on_train_end(cb, trainer, module):
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                cb.seconds = time.perf_counter() - cb.start
-
-        self.callback = Timer()
-
-
-def e2e_clips_per_s(
-    root: Path, workers: int, device_transforms: bool, p: dict, channels_last: bool = False, compile: bool = False
-) -> float:
-    """`trainer.fit` of the VideoClassifier on the real data module: clips/s after warm-up."""
-    import pytorch_lightning as pl
-
-    from cost.training.module import VideoClassifier
-    from cost.training.schedules import recipe_file
-
-    # The paper's recipe with every key, at a fixed lr and no decay steps.
-    optim = {**recipe_file("paper"), "lr": 0.01, "scale_lr": False}
-    optim["scheduler"]["milestones"] = []
-    timer = _StepTimer(p["warmup"])
-    module = VideoClassifier(
-        model={"arch": p["arch"], "depth": p["depth"], "channels_last": channels_last, "compile": compile},
-        optim=optim,
-        num_classes=2,
-        batch_size=p["batch"],
-    )
-    trainer = pl.Trainer(
-        accelerator="auto",
-        devices=1,
-        precision=p["precision"],
-        max_steps=p["warmup"] + p["steps"],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        benchmark=torch.cuda.is_available(),
-        callbacks=[timer.callback],
-    )
-    trainer.fit(module, datamodule=datamodule(root, workers, device_transforms, p["batch"], p["model_crop"]))
-    return timer.callback.clips / timer.callback.seconds
-
-
 def _median_rounds(fns: dict, rounds: int) -> dict:
     samples = {k: [] for k in fns}
     for _ in range(rounds):
@@ -280,6 +168,8 @@ def _median_rounds(fns: dict, rounds: int) -> dict:
 def run(
     quick: bool = False, workers: int | None = None, rounds: int | None = None, gpu_extras: bool = True, keyints=KEYINTS
 ) -> dict:
+    """Measure the model, the loader and the Trainer in turn, printing each table as it is done
+    (`feed_report`); returns the summary written to feed.json."""
     p = dict(QUICK if quick else FULL)
     if rounds:
         p["rounds"] = rounds
@@ -290,76 +180,63 @@ def run(
     workers = workers or max(1, cores - 1)
     # Videos per dataset: every timed loader or Trainer run stays inside one epoch.
     p["copies"] = p["batch"] * max(workers + max(p["loader_batches"], 2 * workers), p["warmup"] + p["steps"] + 2)
-    dev = _device()
+    dev = device()
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
-    print(
-        f"feed benchmark on {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else machine()['cpu']}), "
-        f"{p['arch']} R{p['depth']} 8x224, batch {p['batch']}, {workers} workers, {p['precision']}",
-        flush=True,
-    )
+    report.header(dev, p, workers)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         roots = make_videos(Path(tmp), p["copies"], seconds=10, keyints=keyints)
         print(f"generated the videos in {time.perf_counter() - t0:.0f} s", flush=True)
+        model = measure_model(p, dev, gpu_extras)
+        report.model_table(model, p)
+        loader = measure_loader(roots, p, workers)
+        report.loader_tables(loader, keyints, workers, dev)
+        e2e = measure_e2e(roots, p, workers, quick)
+        report.e2e_table(e2e, model["eager"], p)
+    return report.summary(dev, p, workers, quick, keyints, model, loader, e2e)
 
-        # --- model alone (on a GPU also each GPU default switched off, and the optional ones on)
-        def model_fn(precision=p["precision"], benchmark=True, **kw):
-            def fn():
-                torch.backends.cudnn.benchmark = benchmark and dev.type == "cuda"
-                try:
-                    return model_clips_per_s(
-                        p["arch"],
-                        p["depth"],
-                        p["batch"],
-                        p["steps"],
-                        p["warmup"],
-                        precision,
-                        crop=p["model_crop"],
-                        **kw,
-                    )
-                finally:
-                    torch.backends.cudnn.benchmark = dev.type == "cuda"
 
-            return fn
+def measure_model(p: dict, dev: torch.device, gpu_extras: bool) -> dict:
+    """Model alone, clips/s per variant (on a GPU also each GPU default switched off, and the optional ones on)."""
 
-        model_fns = {"eager": model_fn()}
-        if dev.type == "cuda" and gpu_extras:
-            model_fns["fp32 (32-true)"] = model_fn("32-true")
-            model_fns["cudnn.benchmark off"] = model_fn(benchmark=False)
-            model_fns["channels_last_3d"] = model_fn(channels_last=True)
-        model = _median_rounds(model_fns, 1)
-        if dev.type == "cuda" and gpu_extras:
-            model["compiled"] = model_fn(compile=True)()
-        print_table(
-            f"model only, train step at 8x{p['model_crop']}x{p['model_crop']} (clips/s)",
-            ["variant", "clips/s"],
-            [[k, v] for k, v in model.items()],
-        )
-
-        # --- loader alone: one worker and N workers, CPU vs device transforms, per keyframe interval
-        loader_fns = {}
-        for keyint, root in roots.items():
-            for dt in (False, True):
-                for w in sorted({1, workers}):
-                    loader_fns[(keyint, dt, w)] = lambda r=root, d=dt, w=w: loader_clips_per_s(
-                        r, w, d, p["batch"], p["loader_batches"]
-                    )
-            loader_fns[(keyint, "workers only", 1)] = lambda r=root: loader_clips_per_s(
-                r, 1, True, p["batch"], p["loader_batches"], finish=False
-            )
-            if keyint == 250:  # the same work at every keyframe interval
-                loader_fns[(keyint, "finish only", 0)] = lambda r=root: finish_clips_per_s(
-                    r, p["batch"], p["loader_batches"]
+    def model_fn(precision=p["precision"], benchmark=True, **kw):
+        def fn():
+            torch.backends.cudnn.benchmark = benchmark and dev.type == "cuda"
+            try:
+                return model_clips_per_s(
+                    p["arch"],
+                    p["depth"],
+                    p["batch"],
+                    p["steps"],
+                    p["warmup"],
+                    precision,
+                    crop=p["model_crop"],
+                    **kw,
                 )
-            for backend in ("decord", "pyav"):  # which CPU decoder feeds best (device path, N workers)
-                loader_fns[(keyint, backend, workers)] = lambda r=root, b=backend: loader_clips_per_s(
-                    r, workers, True, p["batch"], p["loader_batches"], backend=b
-                )
-        loader = _median_rounds(loader_fns, p["rounds"])
-        rows = []
-        for keyint in keyints:
+            finally:
+                torch.backends.cudnn.benchmark = dev.type == "cuda"
+
+        return fn
+
+    model_fns = {"eager": model_fn()}
+    if dev.type == "cuda" and gpu_extras:
+        model_fns["fp32 (32-true)"] = model_fn("32-true")
+        model_fns["cudnn.benchmark off"] = model_fn(benchmark=False)
+        model_fns["channels_last_3d"] = model_fn(channels_last=True)
+    model = _median_rounds(model_fns, 1)
+    if dev.type == "cuda" and gpu_extras:
+        model["compiled"] = model_fn(compile=True)()
+    return model
+
+
+def measure_loader(roots: dict[int, Path], p: dict, workers: int) -> dict:
+    """Loader alone, clips/s keyed (keyint, transforms or decoder, workers): one worker and N,
+    CPU vs device transforms, the workers' output alone, the preprocessor alone, decord vs PyAV."""
+    loader_fns = {}
+    for keyint, root in roots.items():
+        for dt in (False, True):
             for w in sorted({1, workers}):
                 off, on = loader[(keyint, False, w)], loader[(keyint, True, w)]
                 only = loader[(keyint, "workers only", 1)] if w == 1 else float("nan")
@@ -396,57 +273,23 @@ def run(
                 for k in keyints
             ],
         )
+        if keyint == 250:  # the same work at every keyframe interval
+            loader_fns[(keyint, "finish only", 0)] = lambda r=root: finish_clips_per_s(
+                r, p["batch"], p["loader_batches"]
+            )
+        for backend in ("decord", "pyav"):  # which CPU decoder feeds best (device path, N workers)
+            loader_fns[(keyint, backend, workers)] = lambda r=root, b=backend: loader_clips_per_s(
+                r, workers, True, p["batch"], p["loader_batches"], backend=b
+            )
+    return _median_rounds(loader_fns, p["rounds"])
 
-        # --- end to end through the Trainer (best loader settings: device transforms, N workers)
-        e2e_fns = {
-            f"keyint {k}, device transforms": (lambda r=r: e2e_clips_per_s(r, workers, True, p))
-            for k, r in roots.items()
-            if k == 250 or not quick
-        }
-        e2e_fns["keyint 250, CPU transforms"] = lambda: e2e_clips_per_s(roots[250], workers, False, p)
-        e2e = _median_rounds(e2e_fns, 1)
-        base = model["eager"]
-        print_table(
-            f"end to end, trainer.fit at 8x{p['model_crop']}x{p['model_crop']} (clips/s)",
-            ["setting", "clips/s", "e2e / model"],
-            [[k, v, v / base] for k, v in e2e.items()],
-        )
-    names = {
-        False: "cpu_transforms",
-        True: "device_transforms",
-        "workers only": "device_transforms_worker_output",
-        "decord": "device_transforms_decord",
-        "pyav": "device_transforms_pyav",
-        "finish only": "device_transforms_finish_only",
+
+def measure_e2e(roots: dict[int, Path], p: dict, workers: int, quick: bool) -> dict:
+    """End to end through the Trainer (best loader settings: device transforms, N workers), clips/s."""
+    e2e_fns = {
+        f"keyint {k}, device transforms": (lambda r=r: e2e_clips_per_s(r, workers, True, p))
+        for k, r in roots.items()
+        if k == 250 or not quick
     }
-    loader_json = {f"keyint{k}_{names[dt]}_{w}workers": v for (k, dt, w), v in loader.items()}
-    best_loader = loader[(250, True, workers)]
-    e2e_250 = e2e["keyint 250, device transforms"]
-    summary = {
-        "device": torch.cuda.get_device_name() if dev.type == "cuda" else f"cpu ({machine()['cpu']})",
-        "model_clips_per_s": base,
-        "loader_clips_per_s": best_loader,
-        "e2e_clips_per_s": e2e_250,
-        "workers": workers,
-        "device_finish_clips_per_s": finish,
-        "preset": "quick" if quick else "full",
-        "settings": p,
-        "model": model,
-        "loader": loader_json,
-        "e2e": e2e,
-        "ratios": {
-            "e2e_over_model": e2e_250 / base,
-            "loader_over_model": best_loader / base,
-            "device_over_cpu_transforms_1worker_keyint250": loader[(250, True, 1)] / loader[(250, False, 1)],
-            "worker_output_device_over_cpu_transforms_1worker_keyint250": loader[(250, "workers only", 1)]
-            / loader[(250, False, 1)],
-            **(
-                {"keyint1_over_keyint250_1worker_device": loader[(1, True, 1)] / loader[(250, True, 1)]}
-                if 1 in keyints
-                else {}
-            ),
-            "workers_scaling_keyint250_device": loader[(250, True, workers)] / loader[(250, True, 1)],
-        },
-    }
-    print("\nratios: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["ratios"].items()))
-    return summary
+    e2e_fns["keyint 250, CPU transforms"] = lambda: e2e_clips_per_s(roots[250], workers, False, p)
+    return _median_rounds(e2e_fns, 1)

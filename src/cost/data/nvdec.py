@@ -1,4 +1,4 @@
-"""NVDEC decoding (`data.decode_backend=nvdec`): frames decoded by the GPU's video engine with
+"""NVDEC reader (`data.decode_backend=nvdec`): frames decoded by the GPU's video engine with
 PyNvVideoCodec (optional extra: `pip install -e ".[nvdec]"`), returned as uint8 on the GPU.
 
 CUDA cannot be used in forked loader workers, so this backend decodes in the main process
@@ -56,15 +56,20 @@ class NvdecVideo(OpenedVideo):
             raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
         self._set_num_frames(count)
 
+    def frames(self, indices) -> torch.Tensor:
+        """uint8 (N, H, W, 3) on the GPU of the frames at sorted unique `indices` (the `decode.Reader` shape)."""
+        try:
+            frames = self._dec.get_batch_frames_by_index(indices.tolist())
+            out = torch.stack([torch.from_dlpack(f) for f in frames])
+        except Exception as e:  # noqa: BLE001 - the bindings raise plain RuntimeErrors/ValueErrors
+            raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
+        if out.shape[0] != indices.size:
+            raise VideoReadError(self.path, f"nvdec returned {out.shape[0]} of {indices.size} frames")
+        return out
+
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         uniq, inverse = self._frames_to_decode(indices)
-        try:
-            frames = self._dec.get_batch_frames_by_index(uniq.tolist())
-            out = torch.stack([torch.from_dlpack(f) for f in frames])
-        except Exception as e:  # noqa: BLE001 - as above: any decoder failure names the file
-            raise VideoReadError(self.path, f"nvdec: {type(e).__name__}: {e}") from None
-        if out.shape[0] != uniq.size:
-            raise VideoReadError(self.path, f"nvdec returned {out.shape[0]} of {uniq.size} frames")
+        out = self.frames(uniq)
         return out[torch.as_tensor(inverse, device=out.device)].reshape(inverse.size, *out.shape[-3:])
 
     def close(self) -> None:
