@@ -10,8 +10,7 @@ import torch
 
 from cost.data import Video, VideoReadError, count_frames, probe, read_frames, train_indices, uniform_indices
 from cost.data.decode import check_frame_size, clear_probe_cache, decord_available
-
-from .conftest import (
+from tests.helpers.data import (
     EXTRA_VIDEOS,
     SHARED_VIDEOS,
     VIDEO_SPECS,

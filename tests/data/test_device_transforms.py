@@ -27,8 +27,7 @@ from cost.data.transforms import (
     finish_batch,
     resized_size,
 )
-
-from .conftest import SMALL_SYNTHETIC
+from tests.helpers.data import SMALL_SYNTHETIC
 
 STD = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
 ONE_LEVEL = 1 / 255 + 1e-5  # + float32 rounding of normalising and comparing

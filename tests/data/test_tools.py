@@ -225,7 +225,7 @@ def test_build_list_reads_a_csv_with_a_byte_order_mark(tmp_path, video_dir):
 
 
 def test_validate_reports_giant_frames_and_rotated_videos(tmp_path, video_dir):
-    from .conftest import encode_grey, encode_turned, pattern_frames
+    from tests.helpers.data import encode_grey, encode_turned, pattern_frames
 
     (tmp_path / "v").mkdir()
     shutil.copyfile(video_dir / "h264_nob.mkv", tmp_path / "v" / "ok.mkv")
@@ -266,8 +266,7 @@ def test_validate_never_crashes_on_a_name(tmp_path, video_dir):
 
 def test_resize_keeps_a_phone_video_upright(tmp_path):
     from cost.data import read_frames
-
-    from .conftest import encode_turned, pattern_frames
+    from tests.helpers.data import encode_turned, pattern_frames
 
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()

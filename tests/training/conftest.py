@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training_helpers import compose_cfg
+from tests.helpers.training import compose_cfg
 
 
 @pytest.fixture(scope="session")

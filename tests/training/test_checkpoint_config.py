@@ -16,7 +16,7 @@ import yaml
 from cost import checkpoints
 from cost.training.config import CONFIG_DIR
 from cost.training.runner import build_module
-from training_helpers import EVAL_PY, PYTHON, REPO_ROOT, compose_cfg, run_overrides, subprocess_env
+from tests.helpers.training import EVAL_PY, PYTHON, REPO_ROOT, compose_cfg, run_overrides, subprocess_env
 
 PREDICT_PY = REPO_ROOT / "src" / "predict.py"
 CLIP = {"num_frames": 8, "frame_stride": 4, "test_short_side": 48, "train_crop": 48}

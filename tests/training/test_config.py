@@ -20,7 +20,7 @@ from cost.training.config import CONFIG_DIR, runs_on_gpu
 from cost.training.preflight import check_config, multiprocess_trainer, preflight
 from cost.training.schedules import OptimConfig
 from cost.training.trainer import speed_defaults_note
-from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
+from tests.helpers.training import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 MODELS = ["c2d", "c3d", "cost_a", "cost_b"]
 DATA = ["synthetic", "kinetics", "moments", "folder", "list"]

@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from cost.analysis import load_runs, results_table
-from training_helpers import PYTHON, REPO_ROOT, compose_cfg, subprocess_env
+from tests.helpers.training import PYTHON, REPO_ROOT, compose_cfg, subprocess_env
 
 SWEEP = REPO_ROOT / "experiments" / "sweep.py"
 
@@ -408,7 +408,7 @@ def test_every_experiment_job_runs_a_fast_dev_run_step(experiment, data_dir, tmp
     on one CPU process instead of 8-GPU DDP."""
     from cost.sweep import expand
     from cost.training.runner import train
-    from training_helpers import run_overrides
+    from tests.helpers.training import run_overrides
 
     jobs = {}  # the job without its dataset (not here) -> the job's real config
     for job in expand([f"experiment={experiment}"]):

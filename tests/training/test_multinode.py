@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cost.training.trainer import global_rank, processes_per_node
-from training_helpers import EVAL_PY, FAST, PYTHON, RUN_PY, compose_cfg, subprocess_env
+from tests.helpers.training import EVAL_PY, FAST, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 
 def _free_port() -> int:

@@ -21,7 +21,7 @@ from cost.training.preflight import (
     name_problem,
 )
 from cost.training.rundir import RunDirectoryOutside, delete_previous, move_aside
-from training_helpers import EVAL_PY, FAST, PYTHON, RUN_PY, compose_cfg, subprocess_env
+from tests.helpers.training import EVAL_PY, FAST, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 
 def _cfg(*overrides: str):

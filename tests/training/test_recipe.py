@@ -23,7 +23,7 @@ from cost.training.coefficients import read_csv
 from cost.training.report import print_summary
 from cost.training.runner import train
 from cost.training.schedules import batch_recipe
-from training_helpers import PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
+from tests.helpers.training import PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
 PAPER_DATA = ("kinetics", "moments", "list", "folder")
 

@@ -17,7 +17,7 @@ import torch
 
 from cost.training.coefficients import read_csv
 from cost.training.runner import evaluate, train
-from training_helpers import (
+from tests.helpers.training import (
     EVAL_PY,
     PYTHON,
     RUN_PY,

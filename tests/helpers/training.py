@@ -1,4 +1,4 @@
-"""Helpers of the training tests: config composition, paths, subprocess environment."""
+"""Helpers of the training tests: config composition, paths, subprocess environment, the tiny run."""
 
 from __future__ import annotations
 
