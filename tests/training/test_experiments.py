@@ -300,12 +300,12 @@ def test_slurm_launcher_plugin_resolves():
 @pytest.mark.parametrize(
     "experiment,jobs",
     [
-        ("table2", 4),
-        ("table3", 4),
-        ("table4_moments", 6),
-        ("table5_kinetics", 6),
-        ("table6_kinetics", 2),
-        ("table7_moments", 2),
+        ("table2", 4),  # the fast tier's table; the others are in the slow tier
+        pytest.param("table3", 4, marks=pytest.mark.slow),
+        pytest.param("table4_moments", 6, marks=pytest.mark.slow),
+        pytest.param("table5_kinetics", 6, marks=pytest.mark.slow),
+        pytest.param("table6_kinetics", 2, marks=pytest.mark.slow),
+        pytest.param("table7_moments", 2, marks=pytest.mark.slow),
     ],
 )
 def test_every_paper_table_expands_into_composable_jobs(experiment, jobs):

@@ -287,6 +287,7 @@ def test_a_list_run_named_kinetics_lines_up_with_table_5(data_dir, tmp_path):
 
 
 # ---------------------------------------------------------------- 4. experiments are sweeps
+@pytest.mark.slow  # a subprocess run: test_config.py::test_bad_value_from_the_command_line is the fast one
 def test_an_experiment_sweep_without_m_stops_with_one_line(tmp_path):
     p = subprocess.run(
         [PYTHON, str(RUN_PY), "experiment=table2", f"paths.log_dir={tmp_path}"],
