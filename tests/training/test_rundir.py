@@ -188,3 +188,14 @@ def test_debug_run_has_its_own_directory_and_stays_out_of_the_tables(data_dir, t
     assert (real_dir / "results.json").read_text() == results_before
     assert {p.name: p.read_bytes() for p in (real_dir / "checkpoints").iterdir()} == before
     assert [Path(r["run_dir"]).name for r in load_runs(tmp_path / "runs")] == [name]
+
+
+def test_a_failed_text_write_leaves_no_temporary_and_the_old_file_intact(tmp_path):
+    from cost.training.rundir import write_text_atomic
+
+    path = tmp_path / "results.json"
+    write_text_atomic(path, '{"top1": 1}\n')
+    with pytest.raises(UnicodeEncodeError):
+        write_text_atomic(path, '{"top1": "' + "x" * 100_000 + '\udc80"}\n')  # fails after the file is made
+    assert path.read_text() == '{"top1": 1}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
