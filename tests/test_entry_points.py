@@ -26,7 +26,12 @@ def _output(args: list[str], cwd: Path) -> str:
     "module,script,overrides",
     [
         ("cost.run", "src/run.py", ["frames=32", "model=c3d"]),
-        ("cost.eval", "src/eval.py", ["ckpt_path=/somewhere/checkpoints/best.ckpt", "frames=32"]),
+        pytest.param(  # subprocess runs: cost.run in the fast tier, cost.eval in the slow one
+            "cost.eval",
+            "src/eval.py",
+            ["ckpt_path=/somewhere/checkpoints/best.ckpt", "frames=32"],
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_hydra_module_and_script_compose_the_same_job(module, script, overrides, tmp_path):
@@ -44,6 +49,7 @@ def test_hydra_module_and_script_compose_the_same_job(module, script, overrides,
     assert conf in cfg["hydra"]["runtime"]["config_sources"]
 
 
+@pytest.mark.slow  # a subprocess run: the predict test below is the fast one
 def test_sweep_module_and_script_list_the_same_jobs(tmp_path, capsys):
     from cost.sweep import main
 

@@ -10,9 +10,7 @@ import torch
 
 from cost.data import VideoDataModule
 from cost.data.backend import device_transforms_value, resolve_backend
-
-from .conftest import SMALL_SYNTHETIC
-from .test_device_transforms import SMALL
+from tests.helpers.data import SMALL, SMALL_SYNTHETIC
 
 
 def make_dm(root, **kw) -> VideoDataModule:

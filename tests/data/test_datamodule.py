@@ -12,8 +12,7 @@ from torch.utils.data import DistributedSampler
 
 from cost.data import ExactShardSampler, VideoDataModule
 from cost.data.synthetic import CLASS_NAMES
-
-from .conftest import SMALL_SYNTHETIC
+from tests.helpers.data import SMALL_SYNTHETIC
 
 SMALL = dict(
     num_frames=8,
@@ -354,7 +353,7 @@ def test_val_label_outside_the_training_classes_stops_setup(tmp_path, synthetic_
 
 
 def test_frames_over_max_frame_pixels_are_swapped_in_training_and_named_in_evaluation(tmp_path, synthetic_root, caplog):
-    from .conftest import encode_grey
+    from tests.helpers.data import encode_grey
 
     root, lines = _list_root(tmp_path, synthetic_root)  # 64x48 videos: 3072 pixels
     encode_grey(root / "big.mp4", 96, 96, n=40)  # 9216 pixels

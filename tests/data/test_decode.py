@@ -10,43 +10,19 @@ import torch
 
 from cost.data import Video, VideoReadError, count_frames, probe, read_frames, train_indices, uniform_indices
 from cost.data.decode import check_frame_size, decord_available
-
-from .conftest import (
-    EXTRA_VIDEOS,
+from tests.helpers.data import (
+    ALL_GENERATED,
     SHARED_VIDEOS,
-    VIDEO_SPECS,
+    assert_exact,
     decodable_frames,
     encode,
     encode_grey,
     encode_turned,
+    index_sets,
     needs_shared,
     pattern_frames,
     pyav_reference,
 )
-
-ALL_GENERATED = sorted((*VIDEO_SPECS, *EXTRA_VIDEOS))
-
-
-def index_sets(n: int) -> list[list[int]]:
-    rng = np.random.default_rng(n)
-    return [
-        [0],
-        [n - 1],  # the last frame alone (decord's weak spot on some files)
-        [n - 1, 0, n // 2],  # unsorted, seeking back
-        [5, 5, 5, 2, 2],  # repeated
-        sorted(rng.choice(n, size=8, replace=False).tolist()),  # sparse
-        rng.integers(0, n, size=12).tolist() + [n - 1, n - 2, 1],  # unsorted sparse + end
-        list(range(n - 8, n)),  # the tail
-    ]
-
-
-def assert_exact(path, ref: np.ndarray, indices, backend: str = "auto") -> None:
-    out = read_frames(path, indices, backend=backend)
-    assert out.dtype == torch.uint8 and out.shape == (len(indices), *ref.shape[1:])
-    expected = ref[np.minimum(indices, len(ref) - 1)]
-    # Measured: decord and PyAV convert YUV->RGB identically, so no tolerance is needed.
-    diff = np.abs(out.numpy().astype(int) - expected.astype(int)).max(axis=(1, 2, 3))
-    assert (diff == 0).all(), f"{path}: frames {np.asarray(indices)[diff > 0].tolist()} differ (max {diff.max()})"
 
 
 @pytest.mark.parametrize("name", ALL_GENERATED)

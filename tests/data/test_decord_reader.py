@@ -7,8 +7,7 @@ import pytest
 
 from cost.data import probe, read_frames
 from cost.data.decode import decord_available
-
-from .test_decode import ALL_GENERATED, assert_exact, index_sets
+from tests.helpers.data import ALL_GENERATED, assert_exact, index_sets
 
 
 @pytest.mark.skipif(not decord_available(), reason="decord is not installed here")
@@ -40,8 +39,7 @@ def test_a_read_decord_fails_returns_none_and_video_reads_it_with_pyav(tmp_path)
     the reader says None rather than raising, so `Video` can hand the read to PyAV."""
     from cost.data import Video
     from cost.data.decord_reader import DecordReader
-
-    from .conftest import encode_turned, pattern_frames, pyav_reference
+    from tests.helpers.data import encode_turned, pattern_frames, pyav_reference
 
     phone = [0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30]  # a phone held upright: turn 90 clockwise
     path = encode_turned(tmp_path / "turned.mp4", pattern_frames(20, width=64, height=48, seed=3), matrix=phone)

@@ -25,8 +25,7 @@ from cost.data.transforms import (
     TrainTransform,
     resized_size,
 )
-
-from .conftest import SMALL_SYNTHETIC
+from tests.helpers.data import SMALL, SMALL_SYNTHETIC
 
 STD = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
 ONE_LEVEL = 1 / 255 + 1e-5  # + float32 rounding of normalising and comparing
@@ -177,22 +176,6 @@ def test_centre_crop_is_centred(path):
     out = run(path, tf, column_coded(40, 60))
     assert round(out[0, 0, 0, 0].item() * 255) == (60 - 30) // 2
     assert round(out[1, 0, 0, 0].item() * 255) == (40 - 30) // 2
-
-
-SMALL = dict(
-    num_frames=8,
-    frame_stride=4,
-    train_short_side=(40, 48),
-    train_crop=40,
-    flip=True,
-    val_short_side=40,
-    val_crop=32,
-    test_short_side=40,
-    test_clips=3,
-    test_crops=3,
-    batch_size=4,
-    test_batch_size=2,
-)
 
 
 def make_dm(root, **kw) -> VideoDataModule:

@@ -10,8 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 from cost.data import VideoDataModule
-
-from .conftest import SMALL_SYNTHETIC
+from tests.helpers.data import SMALL_SYNTHETIC
 
 REPO = Path(__file__).resolve().parents[2]
 

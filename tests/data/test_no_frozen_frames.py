@@ -13,8 +13,7 @@ import pytest
 import torch
 
 from cost.data import Manifest, VideoClipDataset
-
-from .conftest import encode, pattern_frames, pyav_reference
+from tests.helpers.data import encode, pattern_frames, pyav_reference
 
 
 def keep_frames(frames, rng):

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from cost.data.nvdec import nvdec_unavailable
-
-from .conftest import encode, pattern_frames, pyav_reference
+from tests.helpers.data import encode, pattern_frames, pyav_reference
 
 pytestmark = pytest.mark.skipif(nvdec_unavailable() is not None, reason=f"NVDEC: {nvdec_unavailable()}")
 

@@ -9,9 +9,7 @@ import torch
 from cost.data import VideoDataModule
 from cost.data.preprocess import DevicePreprocessor
 from cost.data.transforms import EvalTransform, MultiViewTransform, TrainTransform
-
-from .conftest import SMALL_SYNTHETIC
-from .test_device_transforms import SMALL
+from tests.helpers.data import SMALL, SMALL_SYNTHETIC
 
 
 def make_dm(root, **kw) -> VideoDataModule:

@@ -7,9 +7,7 @@ import pytest
 
 from cost.data import Video, read_frames, train_indices
 from cost.data.decode import clear_probe_cache, decord_available
-
-from .conftest import encode, pattern_frames, pyav_reference
-from .test_decode import ALL_GENERATED, index_sets
+from tests.helpers.data import ALL_GENERATED, encode, index_sets, pattern_frames, pyav_reference
 
 # Keyframe intervals for the seeking reader: all-intra, short and long GOPs with B-frames,
 # B-pyramid, an open GOP (leading B-frames after a keyframe) and Matroska.

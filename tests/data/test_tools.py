@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import av
+import pytest
 
 from cost.data import count_frames, read_list_file
 
@@ -116,6 +117,7 @@ def test_build_list_from_kinetics_and_moments(tmp_path, video_dir):
     assert (m / "train.txt").read_text().splitlines() == ["run/a.mp4 0", "sit/b.mp4 1"]
 
 
+@pytest.mark.slow  # a subprocess run of the tool; test_validate_writes_clean_list_and_report is the fast one
 def test_validate_lists_the_cut_faststart_file_as_unreadable(tmp_path, video_dir, cut_faststart):
     """Issue 11: its header lists 280 frames but only part of them decode; it used to pass as clean."""
     (tmp_path / "v").mkdir()
@@ -133,6 +135,7 @@ def test_validate_lists_the_cut_faststart_file_as_unreadable(tmp_path, video_dir
 UNSAFE = "x.mp4 3\ninjected.mp4"  # a newline would add a line, with a label of its choosing
 
 
+@pytest.mark.slow  # a subprocess run of the tool; test_validate_writes_clean_list_and_report is the fast one
 def test_validate_refuses_unsafe_names(tmp_path, video_dir):
     root = tmp_path / "folders"
     for cls in ("a", "b"):
@@ -151,6 +154,7 @@ def test_validate_refuses_unsafe_names(tmp_path, video_dir):
     assert all("unusable file name" in e for e in rows.values())
 
 
+@pytest.mark.slow  # a subprocess run of the tool; test_build_list_from_kinetics_and_moments is the fast one
 def test_build_list_and_resize_refuse_unsafe_names(tmp_path, video_dir):
     m = tmp_path / "m"
     (m / "training" / "run").mkdir(parents=True)
@@ -186,6 +190,7 @@ def test_build_list_and_resize_refuse_unsafe_names(tmp_path, video_dir):
     assert sorted(p.name for p in dst.iterdir()) == ["ok.mp4"]
 
 
+@pytest.mark.slow  # a subprocess run of the tool; test_resize_keeps_layout_and_resumes is the fast one
 def test_resize_keyint_1_is_all_intra_and_read_one_frame_per_sampled_frame(tmp_path, video_dir, references):
     from cost.data import Video
 
@@ -203,6 +208,7 @@ def test_resize_keyint_1_is_all_intra_and_read_one_frame_per_sampled_frame(tmp_p
 
 
 # ---------------------------------------------------------------- untrusted inputs (issue 20)
+@pytest.mark.slow  # a subprocess run of the tool; test_build_list_from_kinetics_and_moments is the fast one
 def test_build_list_reads_a_csv_with_a_byte_order_mark(tmp_path, video_dir):
     vids = tmp_path / "train"
     vids.mkdir()
@@ -224,8 +230,9 @@ def test_build_list_reads_a_csv_with_a_byte_order_mark(tmp_path, video_dir):
     assert proc.returncode != 0 and f"{tmp_path / 'short.csv'}:4: the row has 2 of the 5 fields" in proc.stderr
 
 
+@pytest.mark.slow  # a subprocess run of the tool; test_validate_writes_clean_list_and_report is the fast one
 def test_validate_reports_giant_frames_and_rotated_videos(tmp_path, video_dir):
-    from .conftest import encode_grey, encode_turned, pattern_frames
+    from tests.helpers.data import encode_grey, encode_turned, pattern_frames
 
     (tmp_path / "v").mkdir()
     shutil.copyfile(video_dir / "h264_nob.mkv", tmp_path / "v" / "ok.mkv")
@@ -243,6 +250,7 @@ def test_validate_reports_giant_frames_and_rotated_videos(tmp_path, video_dir):
     assert "3 of 3 videos readable" in proc.stdout
 
 
+@pytest.mark.slow  # a subprocess run of the tool; test_validate_writes_clean_list_and_report is the fast one
 def test_validate_never_crashes_on_a_name(tmp_path, video_dir):
     root = tmp_path / "folders"
     (root / "a").mkdir(parents=True)
@@ -264,10 +272,10 @@ def test_validate_never_crashes_on_a_name(tmp_path, video_dir):
     assert "it is a directory, not a video file" in errors["d/x.mp4"] and "file not found" in errors["d/none.mp4"]
 
 
+@pytest.mark.slow  # a subprocess run of the tool; test_resize_keeps_layout_and_resumes is the fast one
 def test_resize_keeps_a_phone_video_upright(tmp_path):
     from cost.data import read_frames
-
-    from .conftest import encode_turned, pattern_frames
+    from tests.helpers.data import encode_turned, pattern_frames
 
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .conftest import SMALL_SYNTHETIC
+from tests.helpers.data import SMALL_SYNTHETIC
 
 BLOCKER = """
 import sys

@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import torch
-from test_inflate import imagenet_like
+
+from tests.helpers.models import imagenet_like
 
 HEAVY = ("pytorch_lightning", "lightning", "lightning_fabric", "matplotlib", "torchmetrics")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_inflate import imagenet_like, static_clip
 
 from cost.models import pretrained
+from tests.helpers.models import imagenet_like, static_clip
 
 
 def _published(tmp_path: Path, stem: str, state: dict, damage: bool = False) -> Path:

@@ -15,7 +15,7 @@ from cost.analysis import views as view_analysis
 from cost.data.synthetic import APPEARANCE_CLASSES, MOTION_CLASSES
 from cost.training import coefficients as coefs
 from cost.training.predictions import ends_of_ranking
-from training_helpers import PYTHON, RUN_PY, run_overrides, subprocess_env, text_rows
+from tests.helpers.training import PYTHON, RUN_PY, run_overrides, subprocess_env, text_rows
 
 
 def _run(*args, timeout=1800):

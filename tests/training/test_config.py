@@ -20,7 +20,7 @@ from cost.training.config import CONFIG_DIR, runs_on_gpu
 from cost.training.preflight import check_config, multiprocess_trainer, preflight
 from cost.training.schedules import OptimConfig
 from cost.training.trainer import speed_defaults_note
-from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
+from tests.helpers.training import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 MODELS = ["c2d", "c3d", "cost_a", "cost_b"]
 DATA = ["synthetic", "kinetics", "moments", "folder", "list"]
@@ -44,7 +44,14 @@ def test_groups_on_disk():
 _nets: dict = {}
 
 
-@pytest.mark.parametrize("model,data", list(itertools.product(MODELS, DATA)))
+# A composition matrix: cost_b on synthetic data in the fast tier, every other pair in the slow one.
+@pytest.mark.parametrize(
+    "model,data",
+    [
+        pytest.param(m, d, marks=() if (m, d) == ("cost_b", "synthetic") else pytest.mark.slow)
+        for m, d in itertools.product(MODELS, DATA)
+    ],
+)
 def test_compose_and_instantiate_every_combination(tmp_path, model, data):
     for frames, share, trainer in itertools.product(FRAMES, SHARE, TRAINERS):
         cfg = compose_cfg(
@@ -144,6 +151,7 @@ def test_bad_value_from_the_command_line(tmp_path):
     assert "kinectics" in p.stderr and "kinetics" in p.stderr and "moments" in p.stderr
 
 
+@pytest.mark.slow  # a subprocess run: test_bad_value_from_the_command_line is the fast one
 def test_multirun_with_ddp_on_basic_launcher_is_refused(tmp_path):
     p = subprocess.run(
         [
@@ -189,7 +197,7 @@ def _choices(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.name.startswith("_"))
 
 
-@pytest.mark.parametrize("entry", ["config", "eval"])
+@pytest.mark.parametrize("entry", [pytest.param("config", marks=pytest.mark.slow), "eval"])  # eval in the fast tier
 def test_every_choice_of_every_group_composes(entry):
     """Each option of each group, in both entry configs: it composes, every interpolation
     resolves, the option took effect, and the typed sections take the composed keys."""
@@ -232,7 +240,7 @@ def test_a_wrong_key_in_a_typed_section_stops_the_run_at_once(tmp_path, override
         preflight(cfg, ("train", "val", "test"))
 
 
-@pytest.mark.parametrize("script", [RUN_PY, EVAL_PY])
+@pytest.mark.parametrize("script", [pytest.param(RUN_PY, marks=pytest.mark.slow), EVAL_PY])  # eval.py in the fast tier
 def test_help_lists_only_choices_that_compose(script):
     """`--help` lists each group's options; the bases the options extend (conf/_video.yaml,
     conf/_resnet.yaml, conf/_paper.yaml) are outside every group, so none of them is offered.

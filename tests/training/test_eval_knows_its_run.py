@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from training_helpers import EVAL_PY, FAST, PYTHON, REPO_ROOT, RUN_PY, subprocess_env
+from tests.helpers.training import EVAL_PY, FAST, PYTHON, REPO_ROOT, RUN_PY, subprocess_env
 
 PREDICT_PY = REPO_ROOT / "src" / "predict.py"
 
@@ -96,7 +96,7 @@ def test_a_run_data_config_holding_code_is_refused(tmp_path):
     """The run's config.yaml is a file like a checkpoint: a _target_ in its data section is
     refused with the file named, before anything is built."""
     from cost.training.restore import run_data
-    from training_helpers import compose_cfg
+    from tests.helpers.training import compose_cfg
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from cost.analysis import load_runs, results_table
-from training_helpers import PYTHON, REPO_ROOT, compose_cfg, subprocess_env
+from tests.helpers.training import PYTHON, REPO_ROOT, compose_cfg, subprocess_env
 
 SWEEP = REPO_ROOT / "experiments" / "sweep.py"
 
@@ -300,12 +300,12 @@ def test_slurm_launcher_plugin_resolves():
 @pytest.mark.parametrize(
     "experiment,jobs",
     [
-        ("table2", 4),
-        ("table3", 4),
-        ("table4_moments", 6),
-        ("table5_kinetics", 6),
-        ("table6_kinetics", 2),
-        ("table7_moments", 2),
+        ("table2", 4),  # the fast tier's table; the others are in the slow tier
+        pytest.param("table3", 4, marks=pytest.mark.slow),
+        pytest.param("table4_moments", 6, marks=pytest.mark.slow),
+        pytest.param("table5_kinetics", 6, marks=pytest.mark.slow),
+        pytest.param("table6_kinetics", 2, marks=pytest.mark.slow),
+        pytest.param("table7_moments", 2, marks=pytest.mark.slow),
     ],
 )
 def test_every_paper_table_expands_into_composable_jobs(experiment, jobs):
@@ -408,7 +408,7 @@ def test_every_experiment_job_runs_a_fast_dev_run_step(experiment, data_dir, tmp
     on one CPU process instead of 8-GPU DDP."""
     from cost.sweep import expand
     from cost.training.runner import train
-    from training_helpers import run_overrides
+    from tests.helpers.training import run_overrides
 
     jobs = {}  # the job without its dataset (not here) -> the job's real config
     for job in expand([f"experiment={experiment}"]):

@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 
 from cost.training.rundir import LOCK_FILE, RunLock
-from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
+from tests.helpers.training import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 NAME = "cost_b_rtiny_synthetic_f8"  # the default name of the settings below, seed 0
 

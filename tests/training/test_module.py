@@ -1,4 +1,5 @@
-"""The LightningModule on its own: 32-frame fine-tuning with frozen BatchNorm, coefficients."""
+"""The LightningModule: 32-frame fine-tuning with frozen BatchNorm, coefficients, and the
+end-of-test count check (a partial test is not checked, a video listed twice counts twice)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from torch import nn
 from cost.models import cost_layers
 from cost.training.coefficients import batch_coefficients, class_rows, layer_rows
 from cost.training.module import VideoClassifier
+from cost.training.runner import evaluate
+from tests.helpers.training import eval_cfg, small_split
 
 MODEL = {"_target_": "cost.models.build_model", "arch": "cost_b", "depth": "tiny", "dropout": 0.0}
 OPTIM = {"lr": 0.1, "milestones": [0.5, 0.75]}
@@ -156,7 +159,7 @@ def test_the_device_preprocessor_leaves_checkpoints_as_they_were(tmp_path):
     from omegaconf import OmegaConf
 
     from cost.data import DevicePreprocessor, VideoDataModule
-    from training_helpers import compose_cfg
+    from tests.helpers.training import compose_cfg
 
     synthetic = dict(num_train=8, num_val=4, num_test=2, min_frames=20, max_frames=24, verbose=False)
     dm = VideoDataModule(
@@ -196,3 +199,20 @@ def test_the_device_preprocessor_leaves_checkpoints_as_they_were(tmp_path):
     assert saved.keys() == plain.state_dict().keys()
     VideoClassifier.load_from_checkpoint(tmp_path / "device.ckpt", strict=True)
     module.load_state_dict(plain.state_dict(), strict=True)  # an older checkpoint into a model that owns one
+
+
+def test_int_limit_test_batches_is_one_batch_not_the_full_test(tiny_run, data_dir, tmp_path):
+    _, rec, split = tiny_run
+    res = evaluate(
+        eval_cfg(data_dir, tmp_path, rec["checkpoint"], split, "trainer.limit_test_batches=1", "data.test_batch_size=2")
+    )
+    assert res["num_videos"] == 2
+
+
+def test_unreadable_video_listed_twice_is_counted_twice(tiny_run, data_dir, tmp_path):
+    _, rec, _ = tiny_run
+    bad = data_dir / "synthetic" / "unreadable.mp4"
+    bad.write_bytes(b"not a video" * 100)
+    split = small_split(data_dir, "state_twice.txt", 3, ("unreadable.mp4 0", "unreadable.mp4 0"))
+    res = evaluate(eval_cfg(data_dir, tmp_path, rec["checkpoint"], split))
+    assert res["num_videos"] == 3 and res["skipped_videos"] == [str(bad)]

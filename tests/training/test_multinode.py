@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cost.training.trainer import global_rank, processes_per_node
-from training_helpers import EVAL_PY, FAST, PYTHON, RUN_PY, compose_cfg, subprocess_env
+from tests.helpers.training import EVAL_PY, FAST, PYTHON, RUN_PY, subprocess_env
 
 
 def _free_port() -> int:
@@ -106,42 +105,3 @@ def test_two_nodes_by_node_rank_train_one_run_and_test_like_one_process(data_dir
     assert _coefficient_means(one_dir / "coefficients.csv") == pytest.approx(
         _coefficient_means(run / "coefficients.csv"), abs=1e-5
     )
-
-
-def test_global_rank_follows_the_launcher(monkeypatch):
-    """Lightning's global rank, computed before the Trainer: NODE_RANK * processes per node +
-    LOCAL_RANK on a general cluster; RANK under torchrun; SLURM_PROCID under srun."""
-    for var in (
-        "RANK",
-        "LOCAL_RANK",
-        "NODE_RANK",
-        "GROUP_RANK",
-        "SLURM_NTASKS",
-        "SLURM_PROCID",
-        "SLURM_JOB_NAME",
-        "TORCHELASTIC_RUN_ID",
-        "LOCAL_WORLD_SIZE",
-        "WORLD_SIZE",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    four = compose_cfg(["trainer=cpu", "trainer.devices=4", "trainer.num_nodes=2", "paths.output_dir=x"])
-    assert processes_per_node(four.trainer) == 4 and global_rank(four.trainer) == 0
-    monkeypatch.setenv("NODE_RANK", "1")
-    assert global_rank(four.trainer) == 4  # node 1's first process: not rank zero
-    monkeypatch.setenv("LOCAL_RANK", "3")
-    assert global_rank(four.trainer) == 7
-    monkeypatch.setenv("RANK", "7")
-    monkeypatch.setenv("GROUP_RANK", "1")
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
-    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
-    monkeypatch.setenv("WORLD_SIZE", "8")
-    assert global_rank(four.trainer) == 7  # torchrun: TorchElasticEnvironment reads RANK
-    for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "TORCHELASTIC_RUN_ID", "LOCAL_WORLD_SIZE"):
-        monkeypatch.delenv(var)
-    monkeypatch.setenv("SLURM_NTASKS", "8")
-    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
-    monkeypatch.setenv("SLURM_PROCID", "5")
-    monkeypatch.setenv("SLURM_LOCALID", "1")
-    monkeypatch.setenv("SLURM_NODEID", "1")
-    monkeypatch.setenv("SLURM_JOB_NAME", "train")
-    assert global_rank(four.trainer) == 5  # srun: SLURMEnvironment reads SLURM_PROCID

@@ -12,7 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from cost.training.config import CONFIG_DIR, REPO_ROOT
-from training_helpers import FAST, PYTHON, RUN_PY, subprocess_env
+from tests.helpers.training import FAST, PYTHON, RUN_PY, subprocess_env
 
 
 def _compose(overrides=()):

@@ -1,7 +1,7 @@
 """Preemption and kills never lose work or lie (issue 21): SIGTERM / SIGUSR1 save last.ckpt at
-the step and exit 143; a kill during a validation on a checkpoint step keeps that validation;
-failed atomic writes leave no temporary file. Real runs of src/run.py, real signals, kill -9
-and a real full file system."""
+the step and exit 143; a kill during a validation on a checkpoint step keeps that validation.
+Real runs of src/run.py, real signals, kill -9 (the atomic writes' clean-up on failure is in
+test_trainer.py and test_rundir.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import torch
 
 from cost.training.coefficients import read_csv
 from cost.training.preemption import SIGNAL_EXIT_CODE
-from training_helpers import PYTHON, RUN_PY, subprocess_env, text_rows
+from tests.helpers.training import PYTHON, RUN_PY, subprocess_env, text_rows
 
 CLOCK = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "  # the local time starting every plain progress line
 
@@ -215,50 +215,3 @@ def test_sigterm_during_a_validation_keeps_the_previous_last_ckpt_and_the_rerun_
     curves = read_csv(run_dir / "coefficient_curves.csv")
     layers = len(set((r["layer"], r["view"]) for r in curves))
     assert sorted(int(r["step"]) for r in curves) == [6] * layers + [max_steps] * layers
-
-
-# ---------------------------------------------------------------- 3. atomic writes clean up
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 2 MiB file system (tmpfs) for the run directory; /tmp, where Lightning writes a
-    checkpoint first, is another one, as on a cluster. Needs the right to mount (root)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=True)
-
-
-def test_a_checkpoint_write_on_a_full_disk_leaves_no_temporary_and_the_old_file_intact(small_disk):
-    from cost.training.trainer import AtomicCheckpointIO
-
-    path = small_disk / "last.ckpt"
-    io = AtomicCheckpointIO()
-    io.save_checkpoint({"global_step": 4}, path)
-    with pytest.raises(OSError, match="No space left on device"):
-        io.save_checkpoint({"global_step": 8, "weights": torch.zeros(1 << 22)}, path)  # 16 MiB
-    assert _ckpt_step(path) == 4
-    assert sorted(p.name for p in small_disk.iterdir()) == ["last.ckpt"]  # no .last.ckpt.<pid>.tmp
-
-
-def test_a_failed_checkpoint_rename_leaves_no_temporary(tmp_path):
-    from cost.training.trainer import AtomicCheckpointIO
-
-    (tmp_path / "last.ckpt").mkdir()  # a directory in the way: the rename fails
-    (tmp_path / "last.ckpt" / "kept").write_text("x")
-    with pytest.raises(IsADirectoryError):
-        AtomicCheckpointIO().save_checkpoint({"global_step": 8}, tmp_path / "last.ckpt")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
-    assert (tmp_path / "last.ckpt" / "kept").read_text() == "x"
-
-
-def test_a_failed_text_write_leaves_no_temporary_and_the_old_file_intact(tmp_path):
-    from cost.training.rundir import write_text_atomic
-
-    path = tmp_path / "results.json"
-    write_text_atomic(path, '{"top1": 1}\n')
-    with pytest.raises(UnicodeEncodeError):
-        write_text_atomic(path, '{"top1": "' + "x" * 100_000 + '\udc80"}\n')  # fails after the file is made
-    assert path.read_text() == '{"top1": 1}\n'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]

@@ -14,7 +14,7 @@ import torch
 
 from cost.training.preflight import check_config, name_problem
 from cost.training.rundir import RunDirectoryOutside, delete_previous, move_aside
-from training_helpers import EVAL_PY, FAST, PYTHON, RUN_PY, compose_cfg, subprocess_env
+from tests.helpers.training import EVAL_PY, FAST, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 
 def _cfg(*overrides: str):

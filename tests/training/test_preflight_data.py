@@ -4,7 +4,7 @@ from (``cost.training.preflight_data``)."""
 from __future__ import annotations
 
 from cost.training.preflight_data import _batch_vs_split
-from training_helpers import compose_cfg
+from tests.helpers.training import compose_cfg
 
 
 def _cfg(*overrides: str):

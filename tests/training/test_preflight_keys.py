@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cost.training.preflight_keys import _added_key_problems
-from training_helpers import compose_cfg
+from tests.helpers.training import compose_cfg
 
 
 def _cfg(*overrides: str):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cost.training.preflight_launch import _device_problems, _devices_asked
-from training_helpers import compose_cfg
+from tests.helpers.training import compose_cfg
 
 
 def _cfg(*overrides: str):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from cost.training.rundir import RUN_OUTPUTS
-from training_helpers import PYTHON, RUN_PY, subprocess_env, text_rows
+from tests.helpers.training import PYTHON, RUN_PY, subprocess_env, text_rows
 
 NAME = "cost_b_rtiny_synthetic_f8"
 CLOCK = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) "
@@ -131,7 +131,7 @@ def test_throughput_is_logged_whatever_the_console_shows(tmp_path):
     """A live bar (a terminal) or plain lines: the speed monitor is there either way."""
     from cost.training.callbacks import build_callbacks
     from cost.training.progress import PlainProgress, SpeedMonitor
-    from training_helpers import compose_cfg
+    from tests.helpers.training import compose_cfg
 
     for plain, shown in (("true", PlainProgress), ("false", SpeedMonitor)):
         cfg = compose_cfg([f"paths.output_dir={tmp_path}", f"callbacks.plain_progress={plain}"])

@@ -23,7 +23,7 @@ from cost.training.loggers import build_loggers
 from cost.training.report import print_summary
 from cost.training.runner import train
 from cost.training.schedules import batch_recipe
-from training_helpers import PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
+from tests.helpers.training import PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
 PAPER_DATA = ("kinetics", "moments", "list", "folder")
 
@@ -287,6 +287,7 @@ def test_a_list_run_named_kinetics_lines_up_with_table_5(data_dir, tmp_path):
 
 
 # ---------------------------------------------------------------- 4. experiments are sweeps
+@pytest.mark.slow  # a subprocess run: test_config.py::test_bad_value_from_the_command_line is the fast one
 def test_an_experiment_sweep_without_m_stops_with_one_line(tmp_path):
     p = subprocess.run(
         [PYTHON, str(RUN_PY), "experiment=table2", f"paths.log_dir={tmp_path}"],

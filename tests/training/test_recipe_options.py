@@ -15,7 +15,7 @@ from cost.results import unfinished
 from cost.training.module import VideoClassifier, mix_clips
 from cost.training.runner import evaluate, train
 from cost.training.schedules import recipe_file
-from training_helpers import compose_cfg, run_overrides, text_rows
+from tests.helpers.training import compose_cfg, run_overrides, text_rows
 
 # training_step outside a Trainer: its self.log calls are skipped, with this warning
 pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")

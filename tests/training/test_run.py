@@ -17,7 +17,7 @@ import torch
 from cost.analysis.wandb_history import history, offline_records
 from cost.training.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv
 from cost.training.runner import train
-from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
+from tests.helpers.training import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 
 RESULT_KEYS = {
     "top1",

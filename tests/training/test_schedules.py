@@ -16,7 +16,7 @@ from cost.training.schedules import (
     parameter_groups,
     recipe_file,
 )
-from training_helpers import recipe_lr
+from tests.helpers.training import recipe_lr
 
 
 def paper(**changes) -> dict:
@@ -61,7 +61,7 @@ def test_cosine_scheduler_spans_the_run_after_the_warmup():
     """optim/scheduler=cosine: T_max null is the run's steps; chained with the warm-up."""
     import math
 
-    from training_helpers import compose_cfg
+    from tests.helpers.training import compose_cfg
 
     optim = compose_cfg(["optim/scheduler=cosine", "optim.warmup_steps=5", "paths.output_dir=x"]).optim
     lrs = [g[0] for g in _lrs_every_step(optim, 16, 30)]
@@ -85,7 +85,7 @@ def test_an_adamw_target_builds_adamw_over_the_same_groups():
 
 
 def recipe_optimizer(name: str) -> dict:
-    from training_helpers import compose_cfg
+    from tests.helpers.training import compose_cfg
 
     return dict(compose_cfg([f"optim/optimizer={name}", "paths.output_dir=x"]).optim.optimizer)
 

@@ -238,40 +238,11 @@ def measure_loader(roots: dict[int, Path], p: dict, workers: int) -> dict:
     for keyint, root in roots.items():
         for dt in (False, True):
             for w in sorted({1, workers}):
-                off, on = loader[(keyint, False, w)], loader[(keyint, True, w)]
-                only = loader[(keyint, "workers only", 1)] if w == 1 else float("nan")
-                rows.append([keyint, w, off, on, on / off, only, only / off, on / loader[(keyint, True, 1)]])
-        print_table(
-            f"loader only (clips/s): CPU transforms in the workers vs device transforms (on {dev.type})",
-            [
-                "keyint",
-                "workers",
-                "CPU transforms",
-                "device transforms",
-                "device / CPU",
-                "device, worker output alone",
-                "worker alone / CPU",
-                f"device: {workers} workers / 1",
-            ],
-            rows,
-        )
-        finish = loader[(250, "finish only", 0)]
-        print(
-            f"device transforms, the training process's part alone (preprocessor on {dev.type}): {finish:.1f} clips/s",
-            flush=True,
-        )
-        print_table(
-            f"CPU decoder, device transforms, {workers} workers (clips/s)",
-            ["keyint", "decord", "pyav (seeking)", "pyav / decord"],
-            [
-                [
-                    k,
-                    loader[(k, "decord", workers)],
-                    loader[(k, "pyav", workers)],
-                    loader[(k, "pyav", workers)] / loader[(k, "decord", workers)],
-                ]
-                for k in keyints
-            ],
+                loader_fns[(keyint, dt, w)] = lambda r=root, d=dt, w=w: loader_clips_per_s(
+                    r, w, d, p["batch"], p["loader_batches"]
+                )
+        loader_fns[(keyint, "workers only", 1)] = lambda r=root: loader_clips_per_s(
+            r, 1, True, p["batch"], p["loader_batches"], finish=False
         )
         if keyint == 250:  # the same work at every keyframe interval
             loader_fns[(keyint, "finish only", 0)] = lambda r=root: finish_clips_per_s(

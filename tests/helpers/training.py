@@ -1,4 +1,4 @@
-"""Helpers of the training tests: config composition, paths, subprocess environment."""
+"""Helpers of the training tests: config composition, paths, subprocess environment, the tiny run."""
 
 from __future__ import annotations
 
@@ -58,3 +58,42 @@ def recipe_lr(step: int, base: float, milestones: list[int], warmup: int, start:
     if warmup > 0 and step < warmup:
         factor *= start + (1.0 - start) * step / warmup
     return base * factor
+
+
+# The tiny run (tests/conftest.py's tiny_run) trains with a network and clip settings that
+# differ from the config defaults (pool1_kernel, frame_stride, test_short_side), so evaluating
+# anything else would show.
+TRAINED_WITH = ["model.pool1_kernel=[1,3,3]", "data.frame_stride=2", "data.test_short_side=40"]
+
+
+def small_split(data_dir: Path, name: str, n: int, extra: tuple[str, ...] = ()) -> str:
+    """A test split file of the first ``n`` test videos (and ``extra`` lines); returns its name."""
+    root = data_dir / "synthetic"
+    lines = (root / "test.txt").read_text().splitlines()[:n]
+    (root / name).write_text("\n".join([*lines, *extra]) + "\n")
+    return name
+
+
+def eval_cfg(data_dir, out_dir, ckpt, split, *extra):
+    """The eval config of a tiny CPU evaluation of ``ckpt`` on ``split`` (2 clips a video)."""
+    return compose_cfg(
+        [
+            f"paths.data_dir={data_dir}",
+            f"paths.output_dir={out_dir}",
+            "data.num_workers=0",
+            "trainer.accelerator=cpu",
+            "logger=none",
+            "callbacks.rich_progress=false",
+            "print_tables=false",
+            f"ckpt_path={ckpt}",
+            f"data.test_split={split}",
+            "data.test_clips=2",
+            *extra,
+        ],
+        config_name="eval",
+    )
+
+
+def train_cfg(data_dir, tmp_path, *extra):
+    """The run config of a tiny CPU run writing to ``tmp_path/run``."""
+    return compose_cfg(run_overrides(data_dir, tmp_path, f"paths.output_dir={tmp_path / 'run'}", *extra))

@@ -1,4 +1,5 @@
-"""A network is rebuilt from a checkpoint's data, never from code its config names (issue 20).
+"""cost.checkpoints: loading runs no code, on every route a checkpoint takes (issue 11), and a
+network is rebuilt from a checkpoint's data, never from code its config names (issue 20).
 
 A checkpoint passes weights-only loading with nothing but dicts and strings, yet its model
 config could name a ``_target_`` for Hydra to call. eval.py and predict.py must refuse it.
@@ -6,6 +7,7 @@ config could name a ``_target_`` for Hydra to call. eval.py and predict.py must 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,8 +17,16 @@ import yaml
 
 from cost import checkpoints
 from cost.training.config import CONFIG_DIR
-from cost.training.runner import build_module
-from training_helpers import EVAL_PY, PYTHON, REPO_ROOT, compose_cfg, run_overrides, subprocess_env
+from cost.training.runner import build_module, evaluate, train
+from tests.helpers.training import (
+    EVAL_PY,
+    PYTHON,
+    REPO_ROOT,
+    TRAINED_WITH,
+    compose_cfg,
+    run_overrides,
+    subprocess_env,
+)
 
 PREDICT_PY = REPO_ROOT / "src" / "predict.py"
 CLIP = {"num_frames": 8, "frame_stride": 4, "test_short_side": 48, "train_crop": 48}
@@ -76,8 +86,9 @@ def _command(route: str, ckpt: Path, data_dir: Path, tmp_path: Path) -> list[str
     return [PYTHON, str(PREDICT_PY), str(ckpt), str(video), "--clips", "1"]
 
 
-@pytest.mark.parametrize("payload", ["open_truncates", "write_text"])
-@pytest.mark.parametrize("route", ["eval", "predict"])
+# Subprocess runs: predict.py with the open() payload in the fast tier, the other three in the slow one.
+@pytest.mark.parametrize("payload", ["open_truncates", pytest.param("write_text", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("route", [pytest.param("eval", marks=pytest.mark.slow), "predict"])
 def test_a_target_in_the_saved_model_config_is_refused_not_called(honest, data_dir, tmp_path, route, payload):
     victim = tmp_path / "precious.txt"
     victim.write_text("the user's data")
@@ -158,3 +169,79 @@ def test_the_known_model_keys_are_the_model_config_groups():
     for name in ("c2d", "c3d", "cost_a", "cost_b"):
         own = set(yaml.safe_load((Path(CONFIG_DIR) / "model" / f"{name}.yaml").read_text())) - {"defaults"}
         assert own <= keys
+
+
+class WritesMarker:
+    """Unpickling this object opens (creates) the marker file: code run by a checkpoint."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _crafted(path: Path, marker: Path, base: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**base, "payload": WritesMarker(marker)}, path)
+    return path
+
+
+ROUTES = ["eval_ckpt_path", "init_checkpoint", "frames32_auto", "predict", "pretrained", "resume_path", "resume_auto"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_crafted_pickle_never_runs(tiny_run, data_dir, tmp_path, route):
+    out, _, split = tiny_run
+    marker = tmp_path / "MARKER"
+    real = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    evil = _crafted(tmp_path / "evil.ckpt", marker, real)
+    logs = tmp_path / "logs"
+    common = ["debug=fast", f"data.test_split={split}", *TRAINED_WITH]
+
+    def run_train(*extra, output_dir=None):
+        output_dir = output_dir or tmp_path / "run"
+        train(compose_cfg(run_overrides(data_dir, logs, f"paths.output_dir={output_dir}", *common, *extra)))
+
+    target = evil
+    with pytest.raises(Exception) as err:
+        if route == "eval_ckpt_path":
+            evaluate(
+                compose_cfg(
+                    [
+                        f"paths.data_dir={data_dir}",
+                        f"paths.output_dir={tmp_path / 'eval'}",
+                        "data.num_workers=0",
+                        "trainer.accelerator=cpu",
+                        "logger=none",
+                        "callbacks.rich_progress=false",
+                        "print_tables=false",
+                        f"ckpt_path={evil}",
+                        f"data.test_split={split}",
+                    ],
+                    config_name="eval",
+                )
+            )
+        elif route == "init_checkpoint":
+            run_train(f"frames.init_checkpoint={evil}")
+        elif route == "frames32_auto":
+            target = logs / "runs" / "cost_b_rtiny_synthetic_f8" / "checkpoints" / "best.ckpt"
+            _crafted(target, marker, real)
+            for name in ("results.json", "config.yaml"):  # a finished 8-frame run: only those are fine-tuned
+                shutil.copy(out / name, target.parent.parent / name)
+            run_train("frames=32")
+        elif route == "predict":
+            from cost.predict import load_classifier
+
+            load_classifier(evil)
+        elif route == "pretrained":
+            target = _crafted(tmp_path / "imagenet.pth", marker, real["state_dict"])
+            run_train(f"model.pretrained={target}")
+        elif route == "resume_path":
+            run_train("debug=short", f"resume={evil}")
+        elif route == "resume_auto":
+            run_dir = tmp_path / "auto_run"
+            target = _crafted(run_dir / "checkpoints" / "last.ckpt", marker, real)
+            run_train("debug=short", "resume=auto", "overwrite=false", output_dir=run_dir)
+    assert not marker.exists(), f"{route}: loading the checkpoint ran code"
+    assert f"{target}: refused" in str(err.value), str(err.value)  # names the file and why
