@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from cost.results.coefficients import read_csv
 from cost.training.callbacks import SIGNAL_EXIT_CODE
-from cost.training.coefficients import read_csv
 from training_helpers import PYTHON, RUN_PY, subprocess_env, text_rows
 
 CLOCK = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "  # the local time starting every plain progress line

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cost.training.coefficients import read_csv
+from cost.results.coefficients import read_csv
 from cost.training.runner import evaluate, train
 from training_helpers import (
     EVAL_PY,
@@ -276,7 +276,7 @@ def test_kill_9_twice_then_resume_keeps_every_step_once_and_the_lr_schedule(data
 
 # ---------------------------------------------------------------- 3. nothing destroyed early
 def test_results_and_csv_files_are_replaced_by_rename(tmp_path):
-    from cost.training.coefficients import CURVE_COLUMNS, write_csv
+    from cost.results.coefficients import CURVE_COLUMNS, write_csv
     from cost.training.report import write_json
 
     for path, write in (
