@@ -1,4 +1,4 @@
-"""The packages of ``cost`` import each other one way only (docs/design.md#layers): ``results``
+"""The packages of ``cost`` import each other one way only (docs/design.md#layout): ``results``
 below ``training`` and ``analysis``, and no cycle anywhere. Read from the source with ``ast``
 (every import, also those inside functions), so nothing is imported to check it."""
 
@@ -91,3 +91,32 @@ def test_training_does_not_import_analysis():
 
 def test_results_imports_neither_training_nor_analysis():
     assert offending(SRC, "results", ("training", "analysis")) == []
+
+
+def notebook_imports(notebook: Path) -> list[tuple[str, str]]:
+    """(module, name) of each ``cost`` import in a notebook's code cells."""
+    import json
+
+    found = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        code = "".join(line for line in cell["source"] if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "cost":
+                found += [(node.module, a.name) for a in node.names]
+            elif isinstance(node, ast.Import):
+                found += [(a.name, "") for a in node.names if a.name.split(".")[0] == "cost"]
+    return found
+
+
+def test_the_notebooks_import_from_cost_analysis_only():
+    """One place for a notebook's names: ``cost.analysis``, which re-exports what it reads."""
+    notebooks = sorted((SRC.parent / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for notebook in notebooks:
+        imports = notebook_imports(notebook)
+        assert imports, notebook
+        assert {module for module, _ in imports} == {"cost.analysis"}, (notebook.name, imports)
+        for module, name in imports:
+            exec(f"from {module} import {name}", {})  # each name is there (a submodule such as plots too)
