@@ -297,3 +297,37 @@ def test_no_layers_or_no_videos_give_no_coefficient_rows():
     assert coefs.batch_coefficients([], 2, 3).shape == (2, 0, 3)  # what predict.py gets for C2D/C3D
     assert coefs.layer_rows(_cost_layers(2), torch.zeros(0, 2, 3)) == []  # not a row of NaN means
     assert coefs.layer_rows([], torch.zeros(2, 0, 3)) == []  # C2D/C3D: no rows, so EvaluationOutputs writes no file
+
+
+def test_evaluation_rows_hand_the_module_every_file_row_at_once():
+    """One call at the end of an evaluation: a validation gets coefficients.csv's rows only; a
+    test also the class rows, which CoST(a) (the same coefficients for every clip) does not rank."""
+    coef = torch.tensor(
+        [[[0.5, 0.25, 0.25]] * 2, [[0.25, 0.5, 0.25]] * 2, [[0.0, 0.0, 1.0]] * 2]
+    )  # 3 videos x 2 layers
+    res = {"coef": coef, "stats": torch.ones(3, 2, 2), "label": torch.tensor([1, 0, 1])}
+    cost_a = _cost_layers(2)
+    assert coefs.evaluation_rows(cost_a, res) == {"coef_rows": coefs.layer_rows(cost_a, coef)}
+    assert coefs.evaluation_rows(cost_a, res, ["a", "b"]) == {
+        "coef_rows": coefs.layer_rows(cost_a, coef),
+        "class_rows": [],
+        "class_layer_rows": [],
+    }
+    for layer in cost_a:
+        layer.mode = "b"
+    rows = coefs.evaluation_rows(cost_a, res, ["a", "b"])
+    assert rows["class_rows"] == [
+        {"class": "a", "hw": 0.25, "tw": 0.5, "th": 0.25, "temporal": 0.75},
+        {"class": "b", "hw": 0.25, "tw": 0.125, "th": 0.625, "temporal": 0.75},
+    ]
+    assert [(r["class"], r["layer"], r["temporal"], r["magnitude"]) for r in rows["class_layer_rows"]] == [
+        ("a", 1, 0.75, 1.0),
+        ("a", 2, 0.75, 1.0),
+        ("b", 1, 0.75, 1.0),
+        ("b", 2, 0.75, 1.0),
+    ]
+    assert coefs.evaluation_rows([], {**res, "coef": torch.zeros(3, 0, 3)}, ["a", "b"]) == {
+        "coef_rows": [],
+        "class_rows": [],
+        "class_layer_rows": [],
+    }
