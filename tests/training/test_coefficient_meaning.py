@@ -13,8 +13,8 @@ import pytest
 from cost.analysis import plots
 from cost.analysis import views as view_analysis
 from cost.data.synthetic import APPEARANCE_CLASSES, MOTION_CLASSES
-from cost.training import coefficients as coefs
-from cost.training.predictions import ends_of_ranking
+from cost.results import coefficients as coefs
+from cost.results.predictions import ends_of_ranking
 from tests.helpers.training import PYTHON, RUN_PY, run_overrides, subprocess_env, text_rows
 
 
@@ -36,27 +36,6 @@ def test_equal_values_rank_by_name_not_by_float_noise_or_class_index():
     fig = plots.plot_class_ranking(rows)  # bars from the top: the same order (barh draws bottom-up)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()][::-1]
     assert labels == ["blue_triangle", "move_left", "red_disc", "zoom_in", "aaa_low"]
-
-
-def test_spearman_and_the_magnitude_warning():
-    assert coefs.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert coefs.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    # ties share their mean rank: ranks (1.5, 1.5, 3) against (1, 2, 3)
-    assert coefs.spearman([5, 5, 7], [1, 2, 3]) == pytest.approx(0.8660254, abs=1e-6)
-    assert math.isnan(coefs.spearman([1, 1, 1], [1, 2, 3]))
-    rows = [
-        {"class": c, "layer": la, "temporal": t, "magnitude": m}
-        for c, t, m in (("a", 0.5, 1.0), ("b", 0.6, 2.0), ("c", 0.7, 3.0), ("d", 0.4, 0.5))
-        for la in (1, 2)
-    ]
-    rho = coefs.magnitude_correlation(rows)
-    assert rho == pytest.approx(1.0)
-    warning = coefs.magnitude_warning(rho)
-    assert warning and "Spearman +1.00" in warning and "|rho| > 0.7" in warning
-    assert coefs.magnitude_warning(0.7) is None and coefs.magnitude_warning(-0.71) is not None
-    assert coefs.magnitude_warning(float("nan")) is None
-    fig = plots.plot_class_ranking([{"class": "a", "temporal": 0.5}], note=warning)
-    assert warning in [t.get_text() for t in fig.texts]  # the Fig. 7 caption
 
 
 def test_views_arguments_name_the_option_and_the_choices():

@@ -26,8 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cost.models import CoST
+from cost.results.coefficients import read_csv
 from cost.training import coefficients as coefs
-from cost.training.coefficients import read_csv
 from cost.training.module import VideoClassifier
 from cost.training.outputs import EvaluationOutputs
 
@@ -299,35 +299,35 @@ def test_no_layers_or_no_videos_give_no_coefficient_rows():
     assert coefs.layer_rows([], torch.zeros(2, 0, 3)) == []  # C2D/C3D: no rows, so EvaluationOutputs writes no file
 
 
-def test_class_rows_of_a_single_layer():
-    coef = torch.tensor([[[0.5, 0.25, 0.25]], [[0.25, 0.5, 0.25]], [[0.0, 0.0, 1.0]]])  # 3 videos x 1 layer
-    rows = coefs.class_rows(coef, torch.tensor([1, 0, 1]), ["a", "b"])
-    assert rows == [
+def test_evaluation_rows_hand_the_module_every_file_row_at_once():
+    """One call at the end of an evaluation: a validation gets coefficients.csv's rows only; a
+    test also the class rows, which CoST(a) (the same coefficients for every clip) does not rank."""
+    coef = torch.tensor(
+        [[[0.5, 0.25, 0.25]] * 2, [[0.25, 0.5, 0.25]] * 2, [[0.0, 0.0, 1.0]] * 2]
+    )  # 3 videos x 2 layers
+    res = {"coef": coef, "stats": torch.ones(3, 2, 2), "label": torch.tensor([1, 0, 1])}
+    cost_a = _cost_layers(2)
+    assert coefs.evaluation_rows(cost_a, res) == {"coef_rows": coefs.layer_rows(cost_a, coef)}
+    assert coefs.evaluation_rows(cost_a, res, ["a", "b"]) == {
+        "coef_rows": coefs.layer_rows(cost_a, coef),
+        "class_rows": [],
+        "class_layer_rows": [],
+    }
+    for layer in cost_a:
+        layer.mode = "b"
+    rows = coefs.evaluation_rows(cost_a, res, ["a", "b"])
+    assert rows["class_rows"] == [
         {"class": "a", "hw": 0.25, "tw": 0.5, "th": 0.25, "temporal": 0.75},
         {"class": "b", "hw": 0.25, "tw": 0.125, "th": 0.625, "temporal": 0.75},
     ]
-
-
-def test_write_csv_formats_replaces_appends_and_keeps_the_old_file_on_error(tmp_path):
-    path = tmp_path / "new" / "dir" / "t.csv"  # parents are created
-    coefs.write_csv(path, [{"step": 1, "mean": 1 / 3}], ["step", "mean"])
-    assert path.read_bytes() == b"step,mean\r\n1,0.333333\r\n"  # csv's line ends, floats with 6 decimals
-    coefs.write_csv(path, [{"step": 2, "mean": 0.5}], ["step", "mean"])  # not append: replaces
-    assert coefs.read_csv(path) == [{"step": 2, "mean": 0.5}]
-    coefs.write_csv(path, [{"step": 3, "mean": 0.25}], ["step", "mean"], append=True)
-    assert coefs.read_csv(path) == [{"step": 2, "mean": 0.5}, {"step": 3, "mean": 0.25}]
-    (path.parent / ".t.csv.tmp").write_text("stale,rows\r\nof,a killed writer\r\n")
-    with pytest.raises(KeyError):  # the second row misses a column: the old file must survive
-        coefs.write_csv(path, [{"step": 4, "mean": 0.0}, {"step": 5}], ["step", "mean"])
-    assert coefs.read_csv(path) == [{"step": 2, "mean": 0.5}, {"step": 3, "mean": 0.25}]
-    coefs.write_csv(path, [{"step": 6, "mean": 0.0}], ["step", "mean"])  # a stale temporary file is not reused
-    assert path.read_bytes() == b"step,mean\r\n6,0.000000\r\n"
-    assert sorted(p.name for p in path.parent.iterdir()) == ["t.csv"]
-
-
-def test_a_class_name_with_a_line_break_reads_back_unchanged(tmp_path):
-    """csv quotes a field holding "\\r\\n"; the reader must not turn it into "\\n" (universal newlines)."""
-    path = tmp_path / "class_coefficients.csv"
-    row = {"class": "two\r\nlines", "hw": 0.5, "tw": 0.25, "th": 0.25, "temporal": 0.5}
-    coefs.write_csv(path, [row], coefs.CLASS_COLUMNS)
-    assert coefs.read_csv(path) == [row]
+    assert [(r["class"], r["layer"], r["temporal"], r["magnitude"]) for r in rows["class_layer_rows"]] == [
+        ("a", 1, 0.75, 1.0),
+        ("a", 2, 0.75, 1.0),
+        ("b", 1, 0.75, 1.0),
+        ("b", 2, 0.75, 1.0),
+    ]
+    assert coefs.evaluation_rows([], {**res, "coef": torch.zeros(3, 0, 3)}, ["a", "b"]) == {
+        "coef_rows": [],
+        "class_rows": [],
+        "class_layer_rows": [],
+    }

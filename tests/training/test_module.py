@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from cost.models import cost_layers
-from cost.training.coefficients import batch_coefficients, class_rows, layer_rows
+from cost.results.coefficients import class_rows
+from cost.training.coefficients import batch_coefficients, layer_rows
 from cost.training.module import VideoClassifier
 from cost.training.runner import evaluate
 from tests.helpers.training import eval_cfg, small_split

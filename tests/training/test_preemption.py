@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cost.training.coefficients import read_csv
+from cost.results.coefficients import read_csv
 from cost.training.preemption import SIGNAL_EXIT_CODE
 from tests.helpers.training import PYTHON, RUN_PY, subprocess_env, text_rows
 

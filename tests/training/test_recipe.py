@@ -18,7 +18,7 @@ import pytest
 
 from cost.analysis.tables import load_runs, results_table
 from cost.analysis.wandb_history import history, offline_records
-from cost.training.coefficients import read_csv
+from cost.results.coefficients import read_csv
 from cost.training.loggers import build_loggers
 from cost.training.report import print_summary
 from cost.training.runner import train

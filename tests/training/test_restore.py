@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cost.training.coefficients import read_csv
+from cost.results.coefficients import read_csv
 from cost.training.runner import evaluate, train
 from tests.helpers.training import (
     EVAL_PY,

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from cost.analysis.wandb_history import history, offline_records
-from cost.training.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv
+from cost.results.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv
 from cost.training.runner import train
 from tests.helpers.training import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
 

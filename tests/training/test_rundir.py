@@ -17,7 +17,7 @@ from tests.helpers.training import PYTHON, RUN_PY, TRAINED_WITH, compose_cfg, ru
 
 
 def test_results_and_csv_files_are_replaced_by_rename(tmp_path):
-    from cost.training.coefficients import CURVE_COLUMNS, write_csv
+    from cost.results.coefficients import CURVE_COLUMNS, write_csv
     from cost.training.report import write_json
 
     for path, write in (

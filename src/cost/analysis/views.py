@@ -25,7 +25,8 @@ import torch
 
 from cost import checkpoints
 from cost.models import VIEWS
-from cost.training import coefficients as coefs
+from cost.results import coefficients as coefs
+from cost.results import saved_config
 from cost.training.module import VideoClassifier
 from cost.training.rundir import CONFIG_FILE, RunLock
 
@@ -67,17 +68,15 @@ def checkpoint_path(run_dir: Path, ckpt: str | None) -> Path:
 
 
 def run_config(run_dir: Path) -> dict:
-    """The run's resolved config.yaml as plain values; its data module must be ours."""
-    from omegaconf import OmegaConf
-
+    """The run's resolved config.yaml as plain values (``cost.results.saved_config``, the
+    reader eval.py uses); its data module must be ours."""
     path = run_dir / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: RUN_DIR must be a run directory written by src/run.py")
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    target = cfg.get("data", {}).get("_target_")
-    if target != DATA_TARGET:
-        raise ValueError(f"{path}: data._target_={target!r}; the analysis builds {DATA_TARGET} only")
-    return cfg
+    try:
+        return saved_config(path, DATA_TARGET)
+    except Exception as err:  # noqa: BLE001 - a damaged or edited file: say which
+        raise ValueError(f"{path}: {err}; the analysis builds {DATA_TARGET} only") from None
 
 
 def parse_layers(value: str, num_layers: int) -> list[int]:

@@ -22,6 +22,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from cost import checkpoints
 from cost.models import cost_layers
 from cost.models.factory import build_net
+from cost.results.coefficients import scalars
 
 from . import coefficients as coefs
 from .metrics import VideoMetrics
@@ -211,16 +212,13 @@ class VideoClassifier(pl.LightningModule):
             return
         flat = clips.flatten(0, 1)  # video-major: video 0's views, then video 1's, ...
         chunk = int(self.hparams.eval_chunk) or flat.shape[0]
-        logits, clip_coef, clip_stats = [], [], []
+        logits, values = [], []
         for start in range(0, flat.shape[0], chunk):
             logits.append(self.net(flat[start : start + chunk]))
             if self.layers:
-                clip_coef.append(coefs.clip_coefficients(self.layers))
-                clip_stats.append(coefs.clip_statistics(self.layers))
+                values.append(coefs.clip_values(self.layers))
         logits = torch.cat(logits).view(n, v, -1)
-        coef = coefs.video_coefficients(torch.cat(clip_coef), n, v) if clip_coef else None
-        stats = coefs.video_coefficients(torch.cat(clip_stats), n, v) if clip_stats else None
-        metric.update(logits, batch["label"], batch["index"], coef, stats)
+        metric.update(logits, batch["label"], batch["index"], *coefs.video_values(values, n, v))
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, self.val_metrics)
@@ -245,15 +243,15 @@ class VideoClassifier(pl.LightningModule):
             skipped = [s for part in gathered for s in part]
         return sorted(skipped)
 
-    def _finish(self, metric: VideoMetrics, prefix: str) -> dict:
+    def _finish(self, metric: VideoMetrics, prefix: str, class_names: list[str] | None = None) -> dict:
         res = metric.compute()
         metric.reset()
         # statistics and files on CPU; torchmetrics squeezes a one-video label to 0-d
         res["coef"], res["stats"], res["label"] = res["coef"].cpu(), res["stats"].cpu(), res["label"].cpu().reshape(-1)
         skipped = self._gather_skipped()
         res["skipped_videos"], res["num_skipped"] = sorted(set(skipped)), len(skipped)
-        rows = coefs.layer_rows(self.layers, res["coef"])
-        res["coef_rows"] = rows
+        res.update(coefs.evaluation_rows(self.layers, res, class_names))  # the rows of the CSV files
+        rows = res["coef_rows"]
         values = {f"{prefix}/{k}": res[k] for k in ("top1", "top5", "average")}
         values[f"{prefix}/num_videos"] = float(res["num_videos"])
         # Already identical on every rank (computed from the gathered states); the mean over
@@ -264,14 +262,14 @@ class VideoClassifier(pl.LightningModule):
             # {val,test}/coef/... at the optimizer step, the step of coefficient_curves.csv
             # (self.log would put a validation one step earlier).
             for logger in self.loggers:
-                logger.log_metrics(coefs.scalars(rows, f"{prefix}/coef"), step=int(self.global_step))
+                logger.log_metrics(scalars(rows, f"{prefix}/coef"), step=int(self.global_step))
         return res
 
     def on_validation_epoch_end(self) -> None:
         self.val_results = self._finish(self.val_metrics, "val")
 
     def on_test_epoch_end(self) -> None:
-        res = self._finish(self.test_metrics, "test")
+        res = self._finish(self.test_metrics, "test", self.class_names or [])
         datasets = getattr(getattr(self.trainer, "datamodule", None), "datasets", None)
         expected = len(datasets["test"]) if isinstance(datasets, dict) and "test" in datasets else None
         limit = self.trainer.limit_test_batches  # Lightning: an int is a batch count, a float a fraction
@@ -282,11 +280,4 @@ class VideoClassifier(pl.LightningModule):
                 f"evaluated {res['num_videos']} videos (+{res['num_skipped']} skipped) "
                 f"but the test split has {expected}: the test loader lost or repeated videos"
             )
-        # CoST(a)'s coefficients are the same for every clip: no per-class statistics to rank.
-        ranks = not coefs.clip_independent(self.layers)
-        names = self.class_names or []
-        res["class_rows"] = coefs.class_rows(res["coef"], res["label"], names) if ranks else []
-        res["class_layer_rows"] = (
-            coefs.class_layer_rows(res["coef"], res["stats"], res["label"], names) if ranks and self.layers else []
-        )
         self.test_results = res

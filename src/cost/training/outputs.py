@@ -5,7 +5,8 @@ appends the layers' mean coefficients to ``coefficient_curves.csv``; after the t
 ``coefficients.csv``, ``class_coefficients.csv`` and ``class_layer_coefficients.csv`` (CoST(b)
 only: CoST(a) has one coefficient set for every clip, so no class ranking), the figures,
 ``predictions.csv``, ``class_accuracy.csv`` and ``confusion.csv``, and logs them as W&B tables and
-images. Rank zero only; it reads the module's ``val_results`` / ``test_results``.
+images. Rank zero only; it reads the module's ``val_results`` / ``test_results``. Every file is
+written through ``cost.results`` (rows, CSV files, figures).
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_warn
 
-from cost.analysis import plots
-
-from . import coefficients as coefs
-from . import predictions
+from cost.results import coefficients as coefs
+from cost.results import figures, predictions
 
 COEFFICIENT_FIGURES = ("coefficients_per_layer.png", "class_temporal_importance.png", "class_layer_temporal.png")
 
@@ -55,27 +54,27 @@ class EvaluationOutputs(pl.Callback):
             test_set.manifest.path(int(i)) if test_set is not None else str(int(i)) for i in res["index"].reshape(-1)
         ]
         tables = predictions.write_test_files(self.output_dir, res, paths, class_names, res["class_rows"])
-        predictions.log_tables(trainer.loggers, tables, self.output_dir / "figures" / predictions.CONFUSION_FIGURE)
+        log_tables(trainer.loggers, tables, self.output_dir / "figures" / predictions.CONFUSION_FIGURE)
 
     def _write_coefficients(self, rows: list[dict], class_rows: list[dict], class_layer: list[dict]) -> None:
         """coefficients.csv and figures/ (CoST models); the class files and figures only when
         the coefficients can differ between classes (CoST(b))."""
         coefs.write_csv(self.output_dir / "coefficients.csv", rows, coefs.layer_columns(rows))
         run = self.output_dir.name
-        figures = self.output_dir / "figures"
-        plots.plot_layer_coefficients(
-            rows, figures / COEFFICIENT_FIGURES[0], title=f"View importance per CoST layer: {run}"
+        fig_dir = self.output_dir / "figures"
+        figures.plot_layer_coefficients(
+            rows, fig_dir / COEFFICIENT_FIGURES[0], title=f"View importance per CoST layer: {run}"
         )
         if class_rows:
             coefs.write_csv(self.output_dir / "class_coefficients.csv", class_rows, coefs.CLASS_COLUMNS)
             note = coefs.magnitude_warning(coefs.magnitude_correlation(class_layer))
-            plots.plot_class_ranking(
-                class_rows, figures / COEFFICIENT_FIGURES[1], title=f"Temporal importance: {run}", note=note
+            figures.plot_class_ranking(
+                class_rows, fig_dir / COEFFICIENT_FIGURES[1], title=f"Temporal importance: {run}", note=note
             )
         if class_layer:
             coefs.write_csv(self.output_dir / "class_layer_coefficients.csv", class_layer, coefs.CLASS_LAYER_COLUMNS)
-            plots.plot_class_layer_heatmap(
-                class_layer, figures / COEFFICIENT_FIGURES[2], title=f"Temporal importance per class and layer: {run}"
+            figures.plot_class_layer_heatmap(
+                class_layer, fig_dir / COEFFICIENT_FIGURES[2], title=f"Temporal importance per class and layer: {run}"
             )
 
     def _log_coefficient_tables(
@@ -113,3 +112,19 @@ def keep_curves_up_to(output_dir: Path, step: int) -> None:
     if path.is_file():
         rows = [r for r in coefs.read_csv(path) if r["step"] <= step]
         coefs.write_csv(path, rows, coefs.CURVE_COLUMNS)
+
+
+def log_tables(loggers: list, tables: dict, figure: Path | None = None, prefix: str = "test") -> None:
+    """The tables as W&B tables (``test/predictions``, ``test/class_accuracy``, ``test/confusion``)
+    and the confusion figure as an image (``test/confusion_matrix``)."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            try:
+                for name, (columns, rows) in tables.items():
+                    logger.log_table(
+                        f"{prefix}/{name}", columns=columns, data=[[r.get(c) for c in columns] for r in rows]
+                    )
+                if figure is not None and Path(figure).is_file():
+                    logger.log_image(f"{prefix}/confusion_matrix", images=[str(figure)])
+            except Exception as err:  # noqa: BLE001 - the CSV files are written; W&B trouble must not fail the run
+                rank_zero_warn(f"could not log the prediction tables to W&B: {err}")

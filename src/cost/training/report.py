@@ -12,9 +12,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from .coefficients import layer_means, magnitude_correlation, magnitude_warning, view_means
+from cost.results.coefficients import layer_means, magnitude_correlation, magnitude_warning, view_means
+from cost.results.predictions import ends_of_ranking
+
 from .config import dataset_name, repo_root
-from .predictions import ends_of_ranking
 from .rundir import write_text_atomic
 
 

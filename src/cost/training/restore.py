@@ -11,7 +11,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 
 from cost import checkpoints
 from cost.models import pretrained
-from cost.results import unfinished
+from cost.results import saved_config, unfinished
 
 from .config import resolved
 from .rundir import CONFIG_FILE
@@ -177,18 +177,6 @@ def command_line_overrides() -> list[str] | None:
 _EVAL_VIEW_KEYS = ("test_clips", "test_crops")
 
 
-def _plain_data(node, where: str) -> None:
-    """A data config read from a file holds data only: no ``_target_`` below the top (Hydra
-    would call it), no interpolation, no object."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "_target_" and where != "data":
-                raise ValueError(f"{where}._target_={v!r}: a data config read from a file names no code")
-            _plain_data(v, f"{where}.{k}")
-    elif not checkpoints.plain(node):
-        raise ValueError(f"{where} holds {checkpoints.describe(node)}, not a plain value")
-
-
 def run_data(cfg: DictConfig, ckpt: Path, overrides: list[str] | None) -> tuple[DictConfig, str]:
     """eval.py's data: the data config of the run the checkpoint comes from (its resolved
     ``<run>/config.yaml``), then the command line's ``data.*`` overrides and eval.py's own test
@@ -208,12 +196,7 @@ def run_data(cfg: DictConfig, ckpt: Path, overrides: list[str] | None) -> tuple[
             f"data=<name> data.root=<its folder> (and the splits the run used)"
         )
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(path)).get("data")
-        if not isinstance(saved, dict) or not saved:
-            raise ValueError("it has no data section")
-        _plain_data(saved, "data")
-        if saved.get("_target_", cfg.data._target_) != cfg.data._target_:
-            raise ValueError(f"data._target_={saved['_target_']!r}; a data module is built by {cfg.data._target_}")
+        saved = saved_config(path, cfg.data._target_)["data"]
     except Exception as err:  # noqa: BLE001 - a damaged or edited file: say which and what to do
         raise ValueError(
             f"{path}: cannot take the run's data config from it ({err}); name the data on the command line: "

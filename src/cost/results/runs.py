@@ -1,6 +1,7 @@
 """What a run directory's ``results.json`` says: a training run or a re-test, and whether the
 training run finished. One place for both questions: the sweep driver starts a fine-tune only
-from a finished run, and the tables average training runs only, never re-tests."""
+from a finished run, and the tables average training runs only, never re-tests. And the one
+reader of the run's saved ``config.yaml`` (eval.py and ``analysis views`` rebuild its data)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,33 @@ def unfinished(run_dir: str | Path, before: tuple | None = None, max_steps: int 
     if steps is not None and isinstance(step, int) and step < steps and stopped_early != step:
         return f"{path}: training stopped at step {step} of {steps}"
     return None
+
+
+def _plain_data(node, where: str) -> None:
+    """A data config read from a file holds data only: no ``_target_`` below the top (Hydra
+    would call it), no interpolation, no object."""
+    from cost import checkpoints
+
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "_target_" and where != "data":
+                raise ValueError(f"{where}._target_={v!r}: a data config read from a file names no code")
+            _plain_data(v, f"{where}.{k}")
+    elif not checkpoints.plain(node):
+        raise ValueError(f"{where} holds {checkpoints.describe(node)}, not a plain value")
+
+
+def saved_config(path: str | Path, data_target: str) -> dict:
+    """A run's saved ``config.yaml`` (at ``path``) as plain values, its ``data`` section checked:
+    present, data only (``_plain_data``) and, where it names one, built by ``data_target``. A
+    ValueError says what is wrong (the caller names the file and what to do)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(OmegaConf.load(path))
+    saved = cfg.get("data") if isinstance(cfg, dict) else None
+    if not isinstance(saved, dict) or not saved:
+        raise ValueError("it has no data section")
+    _plain_data(saved, "data")
+    if saved.get("_target_", data_target) != data_target:
+        raise ValueError(f"data._target_={saved['_target_']!r}; a data module is built by {data_target}")
+    return cfg

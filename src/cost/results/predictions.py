@@ -16,9 +16,8 @@ from pathlib import Path
 import torch
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from cost.analysis import plots
-
 from . import coefficients as coefs
+from . import figures
 
 CONFUSION_FIGURE = "confusion.png"
 
@@ -109,7 +108,7 @@ def write_test_files(
     out_dir: Path, res: dict, paths: list[str], class_names: list[str], class_coef_rows: list[dict] | None
 ) -> dict:
     """predictions.csv, class_accuracy.csv, confusion.csv and figures/confusion.png from
-    VideoMetrics.compute()'s output; returns the W&B tables."""
+    VideoMetrics.compute()'s output; returns the tables for W&B (``cost.training.outputs``)."""
     out_dir = Path(out_dir)
     # torchmetrics squeezes the states of a single video: back to one row per video
     labels = res["label"].cpu().reshape(-1)
@@ -122,7 +121,7 @@ def write_test_files(
     coefs.write_csv(out_dir / "class_accuracy.csv", classes, columns)
     matrix = confusion_matrix(probs, labels)
     coefs.write_csv(out_dir / "confusion.csv", *reversed(confusion_rows(matrix, class_names)))
-    plots.plot_confusion(
+    figures.plot_confusion(
         matrix.tolist(), _names(class_names, matrix.shape[0]), out_dir / "figures" / CONFUSION_FIGURE, run=out_dir.name
     )
     pairs = confused_pairs(matrix, class_names)
@@ -140,22 +139,3 @@ def ends_of_ranking(rows: list[dict], key: str, n: int = 10, limit: int = 30) ->
     if len(ranked) <= limit:
         return ranked, []
     return ranked[:n], ranked[-n:]
-
-
-def log_tables(loggers: list, tables: dict, figure: Path | None = None, prefix: str = "test") -> None:
-    """The tables as W&B tables (``test/predictions``, ``test/class_accuracy``, ``test/confusion``)
-    and the confusion figure as an image (``test/confusion_matrix``)."""
-    from pytorch_lightning.loggers import WandbLogger
-    from pytorch_lightning.utilities import rank_zero_warn
-
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            try:
-                for name, (columns, rows) in tables.items():
-                    logger.log_table(
-                        f"{prefix}/{name}", columns=columns, data=[[r.get(c) for c in columns] for r in rows]
-                    )
-                if figure is not None and Path(figure).is_file():
-                    logger.log_image(f"{prefix}/confusion_matrix", images=[str(figure)])
-            except Exception as err:  # noqa: BLE001 - the CSV files are written; W&B trouble must not fail the run
-                rank_zero_warn(f"could not log the prediction tables to W&B: {err}")
