@@ -17,7 +17,9 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -136,6 +138,7 @@ def loader_clips_per_s(
             start = time.perf_counter()
         elif i >= warm:
             n += b["clips"].shape[0]
+    assert start is not None  # set after the warm-up batches, which always run
     seconds = time.perf_counter() - start
     del it, loader
     return n / seconds
@@ -227,6 +230,7 @@ class _StepTimer:
             def on_train_end(cb, trainer, module):
                 if torch.cuda.is_available():
                     torch.cuda.synchronize()
+                assert cb.start is not None, f"training stopped before step {warmup}, the end of the warm-up"
                 cb.seconds = time.perf_counter() - cb.start
 
         self.callback = Timer()
@@ -270,7 +274,7 @@ def e2e_clips_per_s(
 
 
 def _median_rounds(fns: dict, rounds: int) -> dict:
-    samples = {k: [] for k in fns}
+    samples: dict[Any, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
             samples[k].append(fn())
@@ -280,7 +284,7 @@ def _median_rounds(fns: dict, rounds: int) -> dict:
 def run(
     quick: bool = False, workers: int | None = None, rounds: int | None = None, gpu_extras: bool = True, keyints=KEYINTS
 ) -> dict:
-    p = dict(QUICK if quick else FULL)
+    p: dict[str, Any] = dict(QUICK if quick else FULL)
     if rounds:
         p["rounds"] = rounds
     keyints = tuple(int(k) for k in keyints)
@@ -339,7 +343,7 @@ def run(
         )
 
         # --- loader alone: one worker and N workers, CPU vs device transforms, per keyframe interval
-        loader_fns = {}
+        loader_fns: dict[tuple[int, bool | str, int], Callable[..., float]] = {}
         for keyint, root in roots.items():
             for dt in (False, True):
                 for w in sorted({1, workers}):
@@ -398,7 +402,7 @@ def run(
         )
 
         # --- end to end through the Trainer (best loader settings: device transforms, N workers)
-        e2e_fns = {
+        e2e_fns: dict[str, Callable[..., float]] = {
             f"keyint {k}, device transforms": (lambda r=r: e2e_clips_per_s(r, workers, True, p))
             for k, r in roots.items()
             if k == 250 or not quick

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sized
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 
 from . import annotations as ann
 from .dataset import ClipCollate, VideoClipDataset
@@ -52,10 +54,10 @@ class ExactShardSampler(DistributedSampler):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
 
     def __iter__(self):
-        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+        return iter(range(self.rank, len(cast(Sized, self.dataset)), self.num_replicas))
 
     def __len__(self) -> int:
-        return len(range(self.rank, len(self.dataset), self.num_replicas))
+        return len(range(self.rank, len(cast(Sized, self.dataset)), self.num_replicas))
 
 
 def _plain(value):
@@ -210,7 +212,7 @@ class VideoDataModule(pl.LightningDataModule):
         d = self.video_dirs[split]
         return self.root / d if d else self.root
 
-    def _read_class_names(self) -> list[str] | None:
+    def _read_class_names(self) -> list[str]:
         if self.format == "moments":
             return ann.read_moments_categories(self._path(self.categories, "data.categories"))
         if self.class_names_file:
@@ -281,7 +283,7 @@ class VideoDataModule(pl.LightningDataModule):
 
     def _check_missing(self, split: str, m: Manifest) -> Manifest:
         present = m.exists()
-        missing = [m.path(i) for i in np.flatnonzero(~present)]
+        missing = [m.path(int(i)) for i in np.flatnonzero(~present)]
         self.missing[split] = missing
         if missing:
             dirs = [p for p in missing if os.path.isdir(p)]
@@ -366,7 +368,9 @@ class VideoDataModule(pl.LightningDataModule):
             size = self.train_crop if split == "train" else self.val_crop
             empty = (0, 3, t, size, size)
         workers = 0 if self.backend == "nvdec" else self.num_workers  # NVDEC decodes in the main process
-        extra = {"prefetch_factor": int(self.prefetch_factor)} if workers and self.prefetch_factor else {}
+        extra: dict[str, Any] = (
+            {"prefetch_factor": int(self.prefetch_factor)} if workers and self.prefetch_factor else {}
+        )
         return DataLoader(
             ds,
             batch_size=batch_size,
@@ -384,6 +388,7 @@ class VideoDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         ds = self.datasets.get("train")
         world, rank = _world()
+        sampler: Sampler | None
         if ds is not None and world > 1:
             sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
         else:
@@ -396,7 +401,7 @@ class VideoDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         ds = self.datasets.get("val")
         world, rank = _world()
-        sampler = (
+        sampler: Sampler | None = (
             DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False)
             if world > 1 and ds is not None
             else SequentialSampler(ds)

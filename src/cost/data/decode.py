@@ -288,6 +288,7 @@ def _decode_seeking(
         if position is None or position > target or key > position:
             container.seek(pts_of[key], stream=stream, backward=True)
             frames, floor, first = _decode_needed(container, stream, index_of, wanted_set), key, True
+        assert frames is not None  # position was None: the seek above started the decoder
         for frame in frames:
             tally.decoded += 1
             j = index_of.get(frame.pts)
@@ -482,6 +483,7 @@ class Video(OpenedVideo):
         uniq, inverse = self._frames_to_decode(indices)
         frames, self.frames_decoded, self.rotation = None, None, None
         if self.backend == "decord":
+            assert self._vr is not None  # opened with the decord backend
             try:
                 frames = self._vr.get_batch(uniq.tolist()).asnumpy()
             except Exception:  # noqa: BLE001 - decord's errors: fall back to PyAV below

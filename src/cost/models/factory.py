@@ -8,6 +8,7 @@ reader; docs/method.md#imagenet-initialisation).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import cast
 
 import torch
 from hydra.utils import instantiate
@@ -28,7 +29,7 @@ def build_net(model_cfg: Mapping, num_classes: int, *, log: Callable[[str], None
 
     ``log`` receives the ImageNet init report (the LightningModule passes ``rank_zero_info``).
     """
-    cfg = OmegaConf.to_container(model_cfg) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
+    cfg = cast(dict, OmegaConf.to_container(model_cfg)) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
     # Optional: checkpoints of older runs and hand-written configs (bench, tests) may lack them.
     pretrained, inflate = cfg.pop("pretrained", None), cfg.pop("inflate", "mean")
     channels_last, compile_ = cfg.pop("channels_last", False), cfg.pop("compile", False)

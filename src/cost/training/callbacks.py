@@ -67,7 +67,7 @@ def check_callbacks(node) -> None:
 
 def build_callbacks(cfg, ckpt_dir: Path) -> list:
     c = CallbacksConfig.of(cfg.callbacks)
-    callbacks = []
+    callbacks: list[Callback] = []
     every = c.checkpoint_every_n_steps
     if every and not cfg.trainer.fast_dev_run:
         # last.ckpt for resume: written every N optimizer steps (and at the end of fit).
@@ -305,7 +305,7 @@ def wandb_run_id(output_dir: Path) -> str:
     if path.is_file():
         return path.read_text().strip()
     run_id = uuid.uuid4().hex[:12]
-    if rank_zero_only.rank == 0:
+    if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # Lightning sets it on the function
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(run_id + "\n")
     return run_id

@@ -49,6 +49,7 @@ def clip_statistics(layers: list[CoST]) -> torch.Tensor:
     """clips x L x 2: each layer's STAT_NAMES of the last forward (sharpness, branch magnitude)."""
     per_layer = []
     for layer in layers:
+        assert layer.coefficients is not None  # clip_coefficients, called first, says what to do
         a = layer.coefficients.detach().float()
         sharp = a.amax(dim=2).mean(dim=1)
         mag = layer.branch_magnitude

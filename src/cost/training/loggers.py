@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import cast
 
 from lightning_fabric.loggers.logger import rank_zero_experiment
 from pytorch_lightning.loggers import CSVLogger
@@ -106,4 +107,4 @@ class ResumableCSVLogger(CSVLogger):
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _MergingWriter(log_dir=self.log_dir)
-        return self._experiment
+        return cast(_MergingWriter, self._experiment)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,7 +45,7 @@ def check_launch(cfg: DictConfig) -> None:
         return
     if hc.mode != RunMode.MULTIRUN:
         return
-    launcher = str(OmegaConf.select(hc, "launcher._target_", default="") or "")
+    launcher = str(OmegaConf.select(cast(DictConfig, hc), "launcher._target_", default="") or "")
     if "BasicLauncher" not in launcher:
         return
     if multiprocess_trainer(cfg.trainer):
@@ -70,7 +71,7 @@ def unswept_experiment() -> str | None:
         hc = HydraConfig.get()
     except Exception:  # noqa: BLE001 - not under Hydra
         return None
-    params = OmegaConf.select(hc, "sweeper.params", default=None) or {}
+    params = OmegaConf.select(cast(DictConfig, hc), "sweeper.params", default=None) or {}
     if hc.mode == RunMode.MULTIRUN or not params:
         return None
     given = {o.split("=", 1)[0].lstrip("+~") for o in hc.overrides.task}
@@ -331,7 +332,7 @@ def _batch_vs_split(cfg: DictConfig) -> list[str]:
         return []
     kind, count = _devices_asked(cfg.trainer.devices)
     indices = _gpu_indices(cfg.trainer.devices) if kind == "indices" else None
-    processes = count if kind == "count" else len(indices) if indices else 1  # "all": at least one
+    processes = cast(int, count) if kind == "count" else len(indices) if indices else 1  # "all": at least one
     processes *= int(cfg.trainer.num_nodes)
     size = _train_size(cfg.data)
     if size is None or batch * processes <= size[0]:
@@ -417,7 +418,7 @@ def _logger_options(cfg: DictConfig, name: str) -> set[str] | None:
     names = {"_target_"}
     for klass in cls.__mro__:  # **kwargs handed on to the base class: its arguments too
         if "__init__" in vars(klass):
-            params = inspect.signature(klass.__init__).parameters
+            params = inspect.signature(vars(klass)["__init__"]).parameters
             names |= set(params) - {"self", "args", "kwargs"}
             if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
                 return names

@@ -5,6 +5,7 @@ is read weights-only through ``checkpoints`` (docs/run-directory.md, docs/method
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_warn
@@ -208,7 +209,7 @@ def run_data(cfg: DictConfig, ckpt: Path, overrides: list[str] | None) -> tuple[
             f"data=<name> data.root=<its folder> (and the splits the run used)"
         )
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(path)).get("data")
+        saved = cast(dict, OmegaConf.to_container(OmegaConf.load(path))).get("data")
         if not isinstance(saved, dict) or not saved:
             raise ValueError("it has no data section")
         _plain_data(saved, "data")
@@ -239,7 +240,7 @@ def from_checkpoint(cfg: DictConfig, hp: dict, ckpt: Path, overrides: list[str])
     of either that disagrees with the checkpoint is an error naming the key."""
     saved_model = dict(hp["model"], pretrained=None)
     clip = hp.get("clip") or {}  # optional: checkpoints written before the clip settings were saved
-    saved = {
+    saved: dict[str, Any] = {
         "model.arch": saved_model.get("arch"),
         "frames.num_frames": clip.get("num_frames"),
         "data.num_frames": clip.get("num_frames"),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.accelerators import CPUAccelerator, CUDAAccelerator
+from pytorch_lightning.accelerators import Accelerator, CPUAccelerator, CUDAAccelerator
 from pytorch_lightning.plugins.environments import (
     LightningEnvironment,
     LSFEnvironment,
@@ -49,7 +50,9 @@ def cluster_plugins() -> list:
 
 def processes_per_node(cfg: DictConfig) -> int:
     """How many processes Lightning runs on each node: one per device of ``trainer.devices``."""
-    accelerator = CUDAAccelerator if runs_on_gpu(cfg.trainer.accelerator, torch.cuda.is_available()) else CPUAccelerator
+    accelerator: type[Accelerator] = (
+        CUDAAccelerator if runs_on_gpu(cfg.trainer.accelerator, torch.cuda.is_available()) else CPUAccelerator
+    )
     devices = cfg.trainer.devices
     if str(devices) == "auto":
         return accelerator.auto_device_count()
@@ -74,7 +77,7 @@ def global_rank(cfg: DictConfig) -> int:
 def speed_defaults_note(cfg: DictConfig) -> str | None:
     """The line a run starts with when trainer.precision or trainer.benchmark follow the
     accelerator (``${if_gpu:...}`` in conf/trainer/default.yaml): the values and why."""
-    raw = OmegaConf.to_container(cfg.trainer, resolve=False)
+    raw = cast(dict, OmegaConf.to_container(cfg.trainer, resolve=False))
     ruled = [key for key in ("precision", "benchmark") if str(raw.get(key)).startswith("${if_gpu:")]
     if not ruled:
         return None
