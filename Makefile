@@ -21,10 +21,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
 
-## lint: ruff's linter and format check over the repository (CI runs it before the tests)
+## lint: ruff's linter and format check, then mypy's type check (CI runs it before the tests)
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## format: rewrite the code in ruff's format and apply ruff's safe fixes
 format: setup
@@ -78,7 +79,7 @@ $(VENV)/.mutate-installed: $(STAMP)
 
 ## clean: remove the virtual environment and caches (keeps outputs/, data/ and bench_results/)
 clean:
-	rm -rf $(VENV) .pytest_cache mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache mutants
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 ## clean-outputs: DELETE outputs/ with every run, checkpoint and result in it

@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from omegaconf import OmegaConf
 
@@ -52,7 +53,7 @@ def expand(overrides: list[str]) -> list[list[str]]:
     register_resolvers()
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(quote_numeric_choices(overrides))
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    fixed = [cast(str, o.input_line) for o in parsed if not o.is_sweep_override()]  # parsed from strings
     swept = {o.get_key_element(): o for o in parsed if o.is_sweep_override()}
 
     cfg = compose_config(fixed, return_hydra_config=True)
@@ -63,7 +64,9 @@ def expand(overrides: list[str]) -> list[list[str]]:
 
     axes = []
     for key, override in swept.items():
-        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        values: list[Any] = (
+            list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        )
         if key in NUMERIC_GROUPS:  # cost.run quotes frames=32 itself
             values = [v.strip("'") for v in values]
         axes.append([f"{key}={v}" for v in values])
@@ -133,7 +136,7 @@ def _path(value) -> Path:
 def describe(overrides: list[str]) -> Job:
     """The job's run directory and fine-tune source, from its composed config."""
     cfg = compose_config(quote_numeric_choices(overrides), return_hydra_config=True)
-    raw_output_dir = str(OmegaConf.to_container(cfg.paths, resolve=False)["output_dir"])
+    raw_output_dir = str(cast(dict, OmegaConf.to_container(cfg.paths, resolve=False))["output_dir"])
     run_dir = _path(cfg.hydra.run.dir if "${hydra:" in raw_output_dir else cfg.paths.output_dir)
     init = cfg.frames.get("init_checkpoint")
     init_dir = None

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -44,7 +46,7 @@ class _ClipTransform(pl.Callback):
     """Applies a control to each test batch's clips after the module's own batch transforms."""
 
     def __init__(self) -> None:
-        self.fn = None
+        self.fn: Callable | None = None
 
     def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
         if self.fn is not None:
@@ -114,6 +116,7 @@ def load_module(ckpt: Path, cfg: dict) -> VideoClassifier:
         test_average=str(cfg.get("test_average", "softmax")),
         clip=hp["clip"],
     )
+    assert module.net is not None  # built: num_classes is given
     checkpoints.load_network(module.net, ckpt, "--ckpt")
     return module
 
@@ -176,16 +179,18 @@ def evaluate(run_dir, ckpt=None, ablate=(), controls=(), layers: str = "all", ac
         enable_model_summary=False,
         callbacks=[transform],
     )
-    conditions = [("all", None, None)]
+    conditions: list[tuple[str, tuple[float, float, float] | None, Callable | None]] = [("all", None, None)]
     conditions += [(name, ABLATIONS[name], None) for name in ablate]
     conditions += [(name, None, CONTROLS[name]) for name in controls]
-    rows, summary = [], {}
+    rows: list[dict] = []
+    summary: dict[str, Any] = {}
     for name, mask, fn in conditions:
         for layer in module.layers:
             layer.view_mask = mask if mask is not None and layer.layer_index in chosen else None
         transform.fn = fn
         trainer.test(module, datamodule=dm, verbose=False)
         res = module.test_results
+        assert res is not None and module.class_names is not None  # set by trainer.test
         label = layer_label if mask is not None else "-"
         rows += class_rows(res, module.class_names, name, label)
         coef = res["coef"].float()

@@ -115,8 +115,8 @@ def run(rounds: int = 5) -> dict:
     torch.set_num_threads(1)  # one loader worker
     rng = np.random.default_rng(0)
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         print("generating 10 s test videos ...", flush=True)
         long_gop = make_video(tmp / "long_gop_340x256.mp4", 340, 256, keyint=250)
         resized = tmp / "keyint16_340x256.mp4"
@@ -136,12 +136,12 @@ def run(rounds: int = 5) -> dict:
                 }
                 header += [k for k in candidates if k not in header]
                 rows.append((name, times))
-            rows = [
+            table = [
                 [name] + [f"{1 / t[k]:.1f}/s ({t[naive] / t[k]:.1f}x)" if k in t else "-" for k in header]
                 for name, t in rows
             ]
             label = "training clips (8x224x224)" if task == "train" else "test videos (10 clips, full frame)"
-            print_table(f"{label} per second, one worker; (speedup vs naive)", ["video", *header], rows)
+            print_table(f"{label} per second, one worker; (speedup vs naive)", ["video", *header], table)
     return results
 
 
@@ -171,8 +171,8 @@ def cheap_frames(rounds: int = 15) -> dict:
     rng = np.random.default_rng(0)
     tf = TrainTransform((256, 320), 224)
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         print("generating a 10 s 340x256 video and re-encoding it at keyint 250, 16, 1 ...", flush=True)
         source = make_video(tmp / "source.mp4", 340, 256, keyint=250)
         videos = {}
@@ -196,7 +196,12 @@ def cheap_frames(rounds: int = 15) -> dict:
                 candidates[f"keyint {keyint}/{kind}"] = clip(str(path), kind.split("+")[0], "+" in kind)
         p = str(videos[250])
         candidates["probe without the cut-file check"] = lambda: _header_only_probe(p)
-        candidates["probe with the cut-file check"] = lambda: (clear_probe_cache(), probe(p))
+
+        def probe_uncached():
+            clear_probe_cache()
+            return probe(p)
+
+        candidates["probe with the cut-file check"] = probe_uncached
         times = time_interleaved(candidates, rounds=rounds)
         rows = []
         for keyint, path in videos.items():

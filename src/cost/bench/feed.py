@@ -18,7 +18,9 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -134,6 +136,7 @@ def loader_clips_per_s(
             start = time.perf_counter()
         elif i >= warm:
             n += b["clips"].shape[0]
+    assert start is not None  # set after the warm-up batches, which always run
     seconds = time.perf_counter() - start
     del it, loader
     return n / seconds
@@ -158,7 +161,7 @@ def finish_clips_per_s(root: Path, batch: int, batches: int) -> float:
 
 
 def _median_rounds(fns: dict, rounds: int) -> dict:
-    samples = {k: [] for k in fns}
+    samples: dict[Any, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
             samples[k].append(fn())

@@ -9,6 +9,7 @@ inexact (it changes the numbers by design).
 from __future__ import annotations
 
 import contextlib
+from typing import cast
 
 import torch
 
@@ -59,7 +60,7 @@ def _train_candidates(op: CoST, x: torch.Tensor) -> dict:
                 if batch_temporal:
                     views = views_conv2d(inp_, (weight, weight, weight), op.stride, batch_temporal=True)
                     a = op.predict_coefficients(views)
-                    y = sum(a[:, :, i, None, None, None] * v for i, v in enumerate(views))
+                    y = cast(torch.Tensor, sum(a[:, :, i, None, None, None] * v for i, v in enumerate(views)))
                 else:
                     op.impl = impl
                     y = op(inp_)

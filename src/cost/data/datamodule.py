@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -252,7 +253,9 @@ class VideoDataModule(pl.LightningDataModule):
             size = self.train_crop if split == "train" else self.val_crop
             empty = (0, 3, t, size, size)
         workers = 0 if self.backend == "nvdec" else self.num_workers  # NVDEC decodes in the main process
-        extra = {"prefetch_factor": int(self.prefetch_factor)} if workers and self.prefetch_factor else {}
+        extra: dict[str, Any] = (
+            {"prefetch_factor": int(self.prefetch_factor)} if workers and self.prefetch_factor else {}
+        )
         return DataLoader(
             ds,
             batch_size=batch_size,

@@ -13,6 +13,7 @@ larger than `max_pixels` (`data.max_frame_pixels`; see `decode`).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ class VideoClipDataset(Dataset):
             max_pixels_key="data.max_frame_pixels",
         )
 
-    def load(self, i: int, rng: np.random.Generator) -> torch.Tensor:
+    def load(self, i: int, rng: np.random.Generator) -> torch.Tensor | dict:
         """Decode and transform video `i` for this mode (raises on unreadable videos)."""
         with self._open(i) as video:
             n = video.num_frames
@@ -184,7 +185,7 @@ class ClipCollate:
         else:
             dtype = torch.uint8 if self.device_path else torch.float32
             clips = torch.zeros(self.empty_clips_shape, dtype=dtype)
-        batch = {
+        batch: dict[str, Any] = {
             "clips": clips,
             "label": torch.tensor([it["label"] for it in ok], dtype=torch.int64),
             "index": torch.tensor([it["index"] for it in ok], dtype=torch.int64),

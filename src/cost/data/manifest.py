@@ -21,7 +21,7 @@ class Manifest:
     paths: np.ndarray  # bytes (dtype S), UTF-8 (a file name's undecodable bytes kept as they are)
     labels: np.ndarray  # int64, -1 = unlabelled
     class_names: np.ndarray  # str (dtype U)
-    num_frames: np.ndarray = field(default=None)  # int64, -1 = unknown
+    num_frames: np.ndarray = field(default=None)  # type: ignore[arg-type]  # int64, -1 = unknown; None: all unknown
 
     def __post_init__(self):
         self.paths = np.asarray(self.paths, dtype=np.bytes_)
@@ -44,18 +44,18 @@ class Manifest:
         cls,
         root,
         paths: Sequence[str],
-        labels: Sequence[int],
-        class_names: Sequence[str],
+        labels: Sequence[int] | np.ndarray,
+        class_names: Sequence[str] | np.ndarray,
         num_frames: Sequence[int] | None = None,
     ) -> Manifest:
-        enc = [p.encode("utf-8", "surrogateescape") for p in paths]
-        enc = np.array(enc, dtype=np.bytes_) if enc else np.array([], dtype="S1")
+        encoded = [p.encode("utf-8", "surrogateescape") for p in paths]
+        enc = np.array(encoded, dtype=np.bytes_) if encoded else np.array([], dtype="S1")
         return cls(
             str(root),
             enc,
             np.asarray(labels, dtype=np.int64),
             np.asarray(list(class_names), dtype=np.str_),
-            None if num_frames is None else np.asarray(num_frames, dtype=np.int64),
+            np.full(len(enc), -1, dtype=np.int64) if num_frames is None else np.asarray(num_frames, dtype=np.int64),
         )
 
     def __len__(self) -> int:

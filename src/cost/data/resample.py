@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -77,7 +78,7 @@ def _taps(
     """
     bound = length / max(size - 1, 1)
     k = min(length, math.floor(2 * max(bound, 1.0) + 1 + 1e-9))
-    f64 = dict(dtype=torch.float64, device=n_in.device)
+    f64: dict[str, Any] = dict(dtype=torch.float64, device=n_in.device)
     n_in, n_out = n_in.to(torch.float64)[..., None], n_out.to(torch.float64)[..., None]
     scale = n_in / n_out
     support = scale.clamp(min=1.0)

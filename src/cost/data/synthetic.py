@@ -45,6 +45,7 @@ import shutil
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -229,7 +230,7 @@ def ensure_synthetic(
         raise ValueError(f"data.synthetic.width/height must be even for H.264, got {width}x{height}")
     if not 1 <= min_frames <= max_frames:
         raise ValueError(f"need 1 <= data.synthetic.min_frames <= max_frames, got {min_frames}, {max_frames}")
-    meta = {
+    meta: dict[str, Any] = {
         "generator": "cost.data.synthetic",
         "version": GENERATOR_VERSION,
         "seed": seed,

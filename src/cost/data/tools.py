@@ -120,11 +120,11 @@ def validate(args) -> int:
     out = Path(args.out or Path(args.annotations).with_suffix(""))
     clean, report = out.parent / f"{out.name}.clean.txt", out.parent / f"{out.name}.unreadable.tsv"
     rotated = out.parent / f"{out.name}.rotated.tsv"
-    m.subset([e is None for e in errors]).write_list(clean)
+    m.subset(np.array([e is None for e in errors], dtype=bool)).write_list(clean)
     with open(report, "w", encoding="utf-8") as f:
         f.write("path\terror\n")
         for i in bad:
-            f.write(f"{shown(m.relpath(i))}\t{shown(errors[i])}\n")
+            f.write(f"{shown(m.relpath(i))}\t{shown(str(errors[i]))}\n")
     with open(rotated, "w", encoding="utf-8") as f:
         f.write("path\tclockwise_degrees\n")
         for i in turned:

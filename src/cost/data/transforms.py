@@ -90,7 +90,8 @@ def three_crop_offsets(h: int, w: int, size: int) -> list[tuple[int, int]]:
 
 def three_crops(x: torch.Tensor, size: int) -> list[torch.Tensor]:
     """Start, centre and end square crops along the long side (centred on the short side)."""
-    return [crop(x, top, left, size, size) for top, left in three_crop_offsets(*x.shape[-2:], size)]
+    h, w = x.shape[-2:]
+    return [crop(x, top, left, size, size) for top, left in three_crop_offsets(h, w, size)]
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -136,7 +137,8 @@ class TrainTransform:
 
     def __call__(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         x = to_tchw(frames)
-        side, top, left, flip = self.draw(*x.shape[-2:], rng)
+        h, w = x.shape[-2:]
+        side, top, left, flip = self.draw(h, w, rng)
         c = self.crop_size
         x = unit_range(crop(resize_short_side(x, side), top, left, c, c))
         if flip:

@@ -8,6 +8,8 @@ coefficients, either learned directly (CoST(a)) or predicted from the clip (CoST
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -252,7 +254,7 @@ class CoST(nn.Module):
         self.coefficients = a
         if self.view_mask is not None:
             a = a * a.new_tensor(self.view_mask)
-        return sum(a[:, :, i, None, None, None] * v for i, v in enumerate(views))
+        return cast(torch.Tensor, sum(a[:, :, i, None, None, None] * v for i, v in enumerate(views)))
 
     def extra_repr(self) -> str:
         return (

@@ -95,10 +95,10 @@ def resolve(value, depth) -> str | None:
                 f"{' or '.join(map(str, IMAGENET_URLS))}, not {depth!r}; use model.pretrained=none"
             ) from None
         return str(fetch(url))
-    url = urlparse(text)
-    if url.scheme in ("http", "https"):
+    parsed = urlparse(text)
+    if parsed.scheme in ("http", "https"):
         return str(fetch(text))
-    path = Path(url2pathname(url.path)) if url.scheme == "file" else Path(text).expanduser()
+    path = Path(url2pathname(parsed.path)) if parsed.scheme == "file" else Path(text).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"model.pretrained={value}: no such file; give imagenet, a URL, a torchvision-layout "

@@ -160,6 +160,12 @@ def _max_pool(kernel: Sequence[int], stride: Sequence[int]) -> nn.MaxPool3d:
 class VideoResNet(nn.Module):
     """ResNet-C2D skeleton of Table 1 with ``UNIT_SPECS[arch]`` in the patterned units."""
 
+    # The four stages, added by name in __init__.
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(
         self,
         arch: str,

@@ -69,7 +69,7 @@ def check_callbacks(node) -> None:
 
 def build_callbacks(cfg, ckpt_dir: Path) -> list:
     c = CallbacksConfig.of(cfg.callbacks)
-    callbacks = []
+    callbacks: list[Callback] = []
     every = c.checkpoint_every_n_steps
     if every and not cfg.trainer.fast_dev_run:
         # last.ckpt for resume: written every N optimizer steps (and at the end of fit).

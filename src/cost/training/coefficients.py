@@ -27,6 +27,7 @@ def clip_statistics(layers: list[CoST]) -> torch.Tensor:
     (``STAT_NAMES`` of cost.results.coefficients)."""
     per_layer = []
     for layer in layers:
+        assert layer.coefficients is not None  # clip_coefficients, called first, says what to do
         a = layer.coefficients.detach().float()
         sharp = a.amax(dim=2).mean(dim=1)
         mag = layer.branch_magnitude

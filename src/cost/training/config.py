@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
@@ -112,8 +112,8 @@ def section(cls: type[Section], node, key: str) -> Section:
     error naming ``<key>.<name>``. ``node`` may be a DictConfig, a dict or a ``cls`` already."""
     if isinstance(node, cls):
         return node
-    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    names = [f.name for f in dataclasses.fields(cls)]
+    values = cast(dict, OmegaConf.to_container(node, resolve=True)) if isinstance(node, DictConfig) else dict(node)
+    names = [f.name for f in dataclasses.fields(cast(Any, cls))]  # a dataclass, as the docstring says
     unknown = [f"{key}.{k}" for k in values if k not in names]
     missing = [f"{key}.{k}" for k in names if k not in values]
     if unknown or missing:
@@ -147,4 +147,4 @@ def quote_numeric_choices(args: list[str]) -> list[str]:
 
 def resolved(node) -> dict:
     """A config node as plain, resolved Python containers (what modules and checkpoints store)."""
-    return OmegaConf.to_container(node, resolve=True)
+    return cast(dict, OmegaConf.to_container(node, resolve=True))

@@ -22,6 +22,7 @@ import csv
 import os
 import uuid
 from pathlib import Path
+from typing import cast
 
 from lightning_fabric.loggers.logger import rank_zero_experiment
 from omegaconf import OmegaConf

@@ -11,6 +11,8 @@ from torchmetrics' micro-averaged accuracy (the fraction of videos, not a mean o
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torchmetrics import Metric
 from torchmetrics.functional.classification import multiclass_accuracy
@@ -20,6 +22,13 @@ class VideoMetrics(Metric):
     """Per-video top-1/top-5/average and coefficient statistics over a split."""
 
     full_state_update = False
+    # States (add_state): lists of per-batch tensors until the cross-rank gather concatenates them.
+    index: list[torch.Tensor]
+    label: list[torch.Tensor]
+    probs: list[torch.Tensor]
+    views: list[torch.Tensor]
+    coef: list[torch.Tensor]
+    stats: list[torch.Tensor]
 
     def __init__(self, num_classes: int, num_layers: int = 0, average: str = "softmax", **kwargs) -> None:
         super().__init__(**kwargs)
@@ -73,7 +82,7 @@ class VideoMetrics(Metric):
             stats = probs.new_zeros(n, self.num_layers, 2)
         self.stats.append(stats.detach().float())
 
-    def _unique(self) -> dict[str, torch.Tensor]:
+    def _unique(self) -> dict[str, Any]:
         cat = lambda x: torch.cat(x) if isinstance(x, list) else x  # noqa: E731
         index, label, probs = cat(self.index), cat(self.label), cat(self.probs)
         views, coef, stats = cat(self.views), cat(self.coef), cat(self.stats)
@@ -108,7 +117,7 @@ class VideoMetrics(Metric):
     def compute(self) -> dict:
         u = self._unique()
         n = int(u["index"].numel())
-        out = {"num_videos": n, "duplicates": u["duplicates"], "label": u["label"], "index": u["index"]}
+        out: dict[str, Any] = {"num_videos": n, "duplicates": u["duplicates"], "label": u["label"], "index": u["index"]}
         out["probs"] = u["probs"]  # num_videos x C: each video's averaged scores
         if n:
             counts = torch.unique(u["views"])

@@ -11,11 +11,13 @@ docs/run-directory.md).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities.parsing import AttributeDict
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -78,6 +80,11 @@ class VideoClassifier(pl.LightningModule):
             test_short_side, train_crop); eval.py and predict.py take them from the checkpoint.
     """
 
+    if TYPE_CHECKING:  # save_hyperparameters() fills it: the arguments above, read by attribute
+
+        @property
+        def hparams(self) -> AttributeDict: ...
+
     def __init__(
         self,
         model: dict,
@@ -125,13 +132,14 @@ class VideoClassifier(pl.LightningModule):
             self.class_names = [str(i) for i in range(num_classes)]
 
     def _load_init(self, path: str) -> None:
+        assert self.net is not None  # built by _build, which calls this
         checkpoints.load_network(self.net, path, "frames.init_checkpoint")
         rank_zero_info(f"initialised the network from {path}")
 
     def setup(self, stage: str) -> None:
         if self._trainer is not None and self.trainer.strategy.root_device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 for the matmuls bf16 autocast leaves in fp32
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        dm: Any = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is not None and getattr(dm, "class_names", None):
             self.class_names = list(dm.class_names)
         device_preprocessor = getattr(dm, "device_preprocessor", None)
@@ -170,6 +178,7 @@ class VideoClassifier(pl.LightningModule):
         return batch
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        assert self.net is not None  # built in __init__ or setup
         return self.net(clips)
 
     # ---------------------------------------------------------------- training
@@ -179,6 +188,7 @@ class VideoClassifier(pl.LightningModule):
         target = label
         if o.mixup_alpha > 0 or o.cutmix_alpha > 0:
             clips, target, _ = mix_clips(clips, label, self.hparams.num_classes, o.mixup_alpha, o.cutmix_alpha)
+        assert self.net is not None  # built in __init__ or setup
         logits = self.net(clips)
         loss = F.cross_entropy(logits, target, label_smoothing=float(o.label_smoothing))
         top1 = self.train_top1(logits.detach(), label) * 100
@@ -192,13 +202,16 @@ class VideoClassifier(pl.LightningModule):
     def configure_optimizers(self):
         world = max(1, self.trainer.world_size)
         accumulate = max(1, int(self.trainer.accumulate_grad_batches))
-        per_device = self.hparams.batch_size or getattr(self.trainer.datamodule, "batch_size", None) or 1
+        per_device = (
+            self.hparams.batch_size or getattr(getattr(self.trainer, "datamodule", None), "batch_size", None) or 1
+        )
         self.recipe = batch_recipe(self.hparams.optim, int(per_device), world, accumulate)
         if self.trainer.is_global_zero:
             print(describe_recipe(self.recipe), flush=True)
         for logger in self.loggers:
             logger.log_hyperparams({f"recipe/{k}": v for k, v in self.recipe.items()})
         total_steps = int(self.trainer.estimated_stepping_batches)
+        assert self.net is not None  # built in __init__ or setup
         return build_optimizer(self.net, self.hparams.optim, self.recipe["total_batch"], total_steps)
 
     # ---------------------------------------------------------------- evaluation
@@ -238,7 +251,7 @@ class VideoClassifier(pl.LightningModule):
         """Every skipped test item of all ranks (a video listed twice is there twice)."""
         skipped = list(self._skipped)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered = [None] * torch.distributed.get_world_size()
+            gathered: list[Any] = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(gathered, skipped)
             skipped = [s for part in gathered for s in part]
         return sorted(skipped)
@@ -273,7 +286,11 @@ class VideoClassifier(pl.LightningModule):
         datasets = getattr(getattr(self.trainer, "datamodule", None), "datasets", None)
         expected = len(datasets["test"]) if isinstance(datasets, dict) and "test" in datasets else None
         limit = self.trainer.limit_test_batches  # Lightning: an int is a batch count, a float a fraction
-        if isinstance(limit, int) or (limit is not None and limit < 1.0) or self.trainer.fast_dev_run:
+        if (
+            isinstance(limit, int)
+            or (limit is not None and limit < 1.0)
+            or getattr(self.trainer, "fast_dev_run", False)
+        ):
             expected = None  # a partial test run is not checked against the split
         if expected is not None and res["num_videos"] + res["num_skipped"] != int(expected):
             raise RuntimeError(

@@ -12,6 +12,7 @@ written through ``cost.results`` (rows, CSV files, figures).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
@@ -19,6 +20,9 @@ from pytorch_lightning.utilities import rank_zero_warn
 
 from cost.results import coefficients as coefs
 from cost.results import figures, predictions
+
+if TYPE_CHECKING:
+    from .module import VideoClassifier
 
 COEFFICIENT_FIGURES = ("coefficients_per_layer.png", "class_temporal_importance.png", "class_layer_temporal.png")
 
@@ -32,7 +36,7 @@ class EvaluationOutputs(pl.Callback):
     # on_*_end, not on_*_epoch_end: Lightning calls the callbacks' epoch-end hooks before the
     # module's, which computes the results.
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        res = pl_module.val_results
+        res = cast("VideoClassifier", pl_module).val_results
         if trainer.sanity_checking or not trainer.is_global_zero or res is None or not res["coef_rows"]:
             return
         step = int(pl_module.global_step)
@@ -40,10 +44,10 @@ class EvaluationOutputs(pl.Callback):
         coefs.write_csv(self.output_dir / "coefficient_curves.csv", curve, coefs.CURVE_COLUMNS, append=True)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        res = pl_module.test_results
+        res = cast("VideoClassifier", pl_module).test_results
         if not trainer.is_global_zero or res is None:
             return
-        class_names = pl_module.class_names or []
+        class_names = cast("VideoClassifier", pl_module).class_names or []
         if res["coef_rows"]:
             class_layer = res.get("class_layer_rows") or []
             self._write_coefficients(res["coef_rows"], res["class_rows"], class_layer)

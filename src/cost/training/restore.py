@@ -5,6 +5,7 @@ is read weights-only through ``checkpoints`` (docs/run-directory.md, docs/method
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_warn
@@ -222,7 +223,7 @@ def from_checkpoint(cfg: DictConfig, hp: dict, ckpt: Path, overrides: list[str])
     of either that disagrees with the checkpoint is an error naming the key."""
     saved_model = dict(hp["model"], pretrained=None)
     clip = hp.get("clip") or {}  # optional: checkpoints written before the clip settings were saved
-    saved = {
+    saved: dict[str, Any] = {
         "model.arch": saved_model.get("arch"),
         "frames.num_frames": clip.get("num_frames"),
         "data.num_frames": clip.get("num_frames"),

@@ -16,12 +16,14 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import os
 import shutil
 import socket
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import cast
 
 LOCK_FILE = "run.lock"
 PREVIOUS_PREFIX = "previous-"
@@ -144,10 +146,11 @@ def delete_previous(run_dir: Path, runs_root: Path) -> list[Path]:
 def _reopen_log_files(moved: list[Path]) -> None:
     """This process's log file (Hydra's <job>.log) moved with the old run's files: reopen it at
     its path, so that the new run's log starts there, not in previous-N/."""
-    moved = {os.path.abspath(p) for p in moved}
+    paths = {os.path.abspath(p) for p in moved}
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler) and handler.baseFilename in moved:
-            old = handler.setStream(open(handler.baseFilename, handler.mode, encoding=handler.encoding))  # noqa: SIM115 - the handler owns it
+        if isinstance(handler, logging.FileHandler) and handler.baseFilename in paths:
+            stream = open(handler.baseFilename, handler.mode, encoding=handler.encoding)  # noqa: SIM115 - the handler owns it
+            old = handler.setStream(cast(io.TextIOWrapper, stream))  # FileHandler's modes are text modes
             if old is not None:
                 old.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -152,7 +153,7 @@ def train(cfg: DictConfig) -> dict | None:
         rank_zero_info(note)
     preflight(cfg, ("train", "val", "test"))
     output_dir = Path(cfg.paths.output_dir)
-    lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
+    lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None  # type: ignore[attr-defined]
     try:
         with exit_on_signal():  # SIGTERM / SIGUSR1: exit code 143, last.ckpt saved (StopOnSignal)
             return _train(cfg, output_dir, started)
@@ -177,9 +178,9 @@ def _train(cfg: DictConfig, output_dir: Path, started: float) -> dict | None:
     init_ckpt, weights = None, None
     if ckpt_path is None:
         init_ckpt, weights = initial_weights(cfg)
-        if rank_zero_only.rank == 0:
+        if rank_zero_only.rank == 0:  # type: ignore[attr-defined]
             _start_fresh(cfg, output_dir)
-    if rank_zero_only.rank == 0:
+    if rank_zero_only.rank == 0:  # type: ignore[attr-defined]
         save_config(cfg, output_dir)  # only now: a refused command leaves the run's files as they were
     previous = read_results(output_dir) if ckpt_path else {}
     dm = instantiate(cfg.data, _convert_="all")
@@ -208,7 +209,7 @@ def _train(cfg: DictConfig, output_dir: Path, started: float) -> dict | None:
     if test_ckpt:
         checkpoints.check_readable(test_ckpt, "test_ckpt")
     trainer.test(module, datamodule=dm, ckpt_path=test_ckpt, verbose=False, weights_only=True)
-    extra = {"checkpoint": test_ckpt, "global_step": int(trainer.global_step), "recipe": module.recipe}
+    extra: dict[str, Any] = {"checkpoint": test_ckpt, "global_step": int(trainer.global_step), "recipe": module.recipe}
     if best is not None and best.best_model_path and Path(best.best_model_path).is_file():
         extra["best_step"] = checkpoints.global_step(best.best_model_path, "test_ckpt")
     if module.val_results is not None:
@@ -241,7 +242,7 @@ def evaluate(cfg: DictConfig) -> dict | None:
         rank_zero_info(note)
     preflight(cfg, ("test",))
     output_dir = Path(cfg.paths.output_dir)
-    lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
+    lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None  # type: ignore[attr-defined]
     try:
         if lock is not None:
             _start_fresh(cfg, output_dir)

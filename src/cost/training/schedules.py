@@ -14,6 +14,7 @@ import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from hydra.utils import get_class
@@ -152,7 +153,7 @@ def _target(o: OptimConfig, key: str) -> tuple[type, dict]:
     if "_target_" not in node:
         raise ValueError(f"optim.{key} has no _target_: give a class (see conf/optim/{key}/)")
     try:
-        cls = get_class(str(node.pop("_target_")))
+        cls: type[Any] = get_class(str(node.pop("_target_")))
     except Exception as err:  # noqa: BLE001 - Hydra wraps the import error
         raise ValueError(f"optim.{key}._target_: {err}") from None
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
