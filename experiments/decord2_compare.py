@@ -77,7 +77,7 @@ def speed(path: Path, fns: dict, clips: int, stride: int) -> dict:
     n = len(reference(path))
     rng = np.random.default_rng(1)
     windows = [np.unique(sampling.train_indices(n, 8, stride, rng)).tolist() for _ in range(clips)]
-    times = {name: [] for name in fns}
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for idx in windows:
         for name, read in fns.items():
             t = time.perf_counter()
@@ -123,15 +123,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker is not None:
         return worker([Path(f) for f in args.worker], args.clips, set(args.timed))
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         (tmp / "matrix").mkdir()
         synthetic = ensure_synthetic(tmp / "synthetic", num_train=4, num_val=0, num_test=0, verbose=False)
         timed = sorted((synthetic / "videos").rglob("*.mp4"))[:4]
         timed += [make_video(tmp / f"gen_k{k}.mp4", 340, 256, seconds=10, keyint=k) for k in (250, 16, 1)]
         timed += sorted(p for p in Path(args.shared).glob("*") if p.suffix in (".mp4", ".avi"))
         files = timed + test_set(tmp / "matrix")
-        runs = {"decord": [], "decord2": []}
+        runs: dict[str, list[dict]] = {"decord": [], "decord2": []}
         for r in range(args.rounds):  # exactness from the first round only
             for name, extra in (("decord", []), ("decord2", [args.decord2])):
                 env = dict(os.environ, PYTHONPATH=os.pathsep.join([*extra, os.environ.get("PYTHONPATH", "")]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -40,7 +41,7 @@ def encode(
     b_frames: int | None = None,
 ) -> Path:
     with av.open(str(path), "w", options=container_options or {}) as c:
-        s = c.add_stream(codec, rate=rate)
+        s = cast(av.VideoStream, c.add_stream(codec, rate=rate))  # codec names a video codec
         s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         if options:
             s.options = options
@@ -59,7 +60,7 @@ def pyav_reference(path) -> np.ndarray:
 
 
 # name -> (file name, encode kwargs, number of frames)
-VIDEO_SPECS = {
+VIDEO_SPECS: dict[str, dict[str, Any]] = {
     "h264_bframes_ntsc.mp4": dict(options={"bf": "3", "g": "12", "crf": "18"}, rate=Fraction(30000, 1001)),
     "h264_long_gop.mp4": dict(options={"bf": "2", "g": "250", "crf": "18"}, n=150),
     "h264_nob.mkv": dict(options={"bf": "0", "g": "10"}, rate=Fraction(25)),
@@ -106,7 +107,9 @@ def cut_by_stream_copy(src: Path, dst: Path, from_keyframe: int = 3) -> Path:
 
 EXTRA_VIDEOS = ("h264_vfr.mp4", "h264_stream_copy_cut.mp4")
 
-SMALL_SYNTHETIC = dict(num_train=32, num_val=16, num_test=12, min_frames=20, max_frames=36, verbose=False)
+SMALL_SYNTHETIC: dict[str, Any] = dict(
+    num_train=32, num_val=16, num_test=12, min_frames=20, max_frames=36, verbose=False
+)
 
 
 def decodable_frames(path) -> np.ndarray:
@@ -131,6 +134,7 @@ def encode_turned(path: Path, frames: np.ndarray, matrix=None, degrees: int | No
         if matrix is not None:
             s.set_display_matrix(matrix)
         else:
+            assert degrees is not None, "encode_turned needs matrix or degrees"
             s.set_display_rotation(degrees)
         for f in frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))

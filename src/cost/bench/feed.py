@@ -129,7 +129,7 @@ def loader_clips_per_s(
             it = iter(loader)
             b = next(it)
         b = {k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in b.items()}
-        b = pre(b, "train") if finish else b
+        b = pre(b, "train") if pre is not None else b  # pre is None unless finish
         if dev.type == "cuda":
             torch.cuda.synchronize()
         if i == warm - 1:
@@ -173,7 +173,7 @@ def run(
 ) -> dict:
     """Measure the model, the loader and the Trainer in turn, printing each table as it is done
     (`feed_report`); returns the summary written to feed.json."""
-    p = dict(QUICK if quick else FULL)
+    p: dict[str, Any] = dict(QUICK if quick else FULL)
     if rounds:
         p["rounds"] = rounds
     keyints = tuple(int(k) for k in keyints)
@@ -237,7 +237,7 @@ def measure_model(p: dict, dev: torch.device, gpu_extras: bool) -> dict:
 def measure_loader(roots: dict[int, Path], p: dict, workers: int) -> dict:
     """Loader alone, clips/s keyed (keyint, transforms or decoder, workers): one worker and N,
     CPU vs device transforms, the workers' output alone, the preprocessor alone, decord vs PyAV."""
-    loader_fns = {}
+    loader_fns: dict[tuple[int, bool | str, int], Callable[..., float]] = {}
     for keyint, root in roots.items():
         for dt in (False, True):
             for w in sorted({1, workers}):
@@ -260,7 +260,7 @@ def measure_loader(roots: dict[int, Path], p: dict, workers: int) -> dict:
 
 def measure_e2e(roots: dict[int, Path], p: dict, workers: int, quick: bool) -> dict:
     """End to end through the Trainer (best loader settings: device transforms, N workers), clips/s."""
-    e2e_fns = {
+    e2e_fns: dict[str, Callable[..., float]] = {
         f"keyint {k}, device transforms": (lambda r=r: e2e_clips_per_s(r, workers, True, p))
         for k, r in roots.items()
         if k == 250 or not quick

@@ -82,6 +82,7 @@ class _StepTimer:
             def on_train_end(cb, trainer, module):
                 if torch.cuda.is_available():
                     torch.cuda.synchronize()
+                assert cb.start is not None, f"training stopped before step {warmup}, the end of the warm-up"
                 cb.seconds = time.perf_counter() - cb.start
 
         self.callback = Timer()

@@ -12,9 +12,13 @@ saved: checkpoints are the same with or without it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from .transforms import EvalTransform, MultiViewTransform, TrainTransform
 
 
 class DevicePreprocessor(nn.Module):
@@ -24,7 +28,7 @@ class DevicePreprocessor(nn.Module):
     they share one mean and std (the data module's `data.mean`, `data.std`).
     """
 
-    def __init__(self, transforms: Mapping[str, object]):
+    def __init__(self, transforms: Mapping[str, TrainTransform | EvalTransform | MultiViewTransform]):
         super().__init__()
         self.transforms = dict(transforms)
         norms = {(tuple(t.mean), tuple(t.std)) for t in self.transforms.values()}

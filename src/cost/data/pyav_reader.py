@@ -103,6 +103,7 @@ def _decode_seeking(
         if position is None or position > target or key > position:
             container.seek(pts_of[key], stream=stream, backward=True)
             frames, floor, first = _decode_needed(container, stream, index_of, wanted_set), key, True
+        assert frames is not None  # position was None: the seek above started the decoder
         for frame in frames:
             tally.decoded += 1
             j = index_of.get(frame.pts)

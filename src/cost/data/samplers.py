@@ -9,6 +9,9 @@ instances, which Lightning leaves in place whatever `use_distributed_sampler` sa
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import cast
+
 import torch
 from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
 
@@ -20,10 +23,10 @@ class ExactShardSampler(DistributedSampler):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
 
     def __iter__(self):
-        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+        return iter(range(self.rank, len(cast(Sized, self.dataset)), self.num_replicas))
 
     def __len__(self) -> int:
-        return len(range(self.rank, len(self.dataset), self.num_replicas))
+        return len(range(self.rank, len(cast(Sized, self.dataset)), self.num_replicas))
 
 
 def world() -> tuple[int, int]:

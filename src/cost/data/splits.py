@@ -84,7 +84,7 @@ def drop_missing(split: str, m: Manifest, strict: bool) -> tuple[Manifest, list[
     """The split without the videos missing on disk (training; evaluation keeps them to report
     as skipped), and the missing paths; data.strict=true makes any missing video an error."""
     present = m.exists()
-    missing = [m.path(i) for i in np.flatnonzero(~present)]
+    missing = [m.path(int(i)) for i in np.flatnonzero(~present)]
     if missing:
         dirs = [p for p in missing if os.path.isdir(p)]
         msg = (

@@ -33,7 +33,7 @@ def build_net(model_cfg: Mapping, num_classes: int, *, log: Callable[[str], None
 
     ``log`` receives the ImageNet init report (the LightningModule passes ``rank_zero_info``).
     """
-    cfg = OmegaConf.to_container(model_cfg) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
+    cfg = cast(dict, OmegaConf.to_container(model_cfg)) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
     pretrained, inflate, channels_last, compile_ = (
         cfg.pop(key, NOT_BUILD_DEFAULTS[key]) for key in ("pretrained", "inflate", "channels_last", "compile")
     )

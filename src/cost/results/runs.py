@@ -116,4 +116,5 @@ def saved_config(path: str | Path, data_target: str) -> dict:
     _plain_data(saved, "data")
     if saved.get("_target_", data_target) != data_target:
         raise ValueError(f"data._target_={saved['_target_']!r}; a data module is built by {data_target}")
+    assert isinstance(cfg, dict)  # it has a data section, so it is a mapping
     return cfg

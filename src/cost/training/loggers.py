@@ -114,7 +114,7 @@ class ResumableCSVLogger(CSVLogger):
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _MergingWriter(log_dir=self.log_dir)
-        return self._experiment
+        return cast(_MergingWriter, self._experiment)
 
 
 def _has_logger(logger_cfg) -> bool:
@@ -145,7 +145,7 @@ def wandb_run_id(output_dir: Path) -> str:
     if path.is_file():
         return path.read_text().strip()
     run_id = uuid.uuid4().hex[:12]
-    if rank_zero_only.rank == 0:
+    if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # Lightning sets it on the function
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(run_id + "\n")
     return run_id

@@ -172,7 +172,9 @@ class VideoClassifier(pl.LightningModule):
         if not isinstance(batch, dict):
             return batch
         if self.preprocess is not None:
-            batch = self.preprocess(batch, _SPLIT_OF_STAGE[self.trainer.state.stage.value])
+            stage = self.trainer.state.stage
+            assert stage is not None  # batches are transferred inside one of the Trainer's loops
+            batch = self.preprocess(batch, _SPLIT_OF_STAGE[stage.value])
         if self.hparams.model.get("channels_last") and batch["clips"].dim() == 5:
             batch["clips"] = batch["clips"].contiguous(memory_format=torch.channels_last_3d)
         return batch
@@ -225,13 +227,14 @@ class VideoClassifier(pl.LightningModule):
             return
         flat = clips.flatten(0, 1)  # video-major: video 0's views, then video 1's, ...
         chunk = int(self.hparams.eval_chunk) or flat.shape[0]
+        assert self.net is not None  # built in __init__ or setup
         logits, values = [], []
         for start in range(0, flat.shape[0], chunk):
             logits.append(self.net(flat[start : start + chunk]))
             if self.layers:
                 values.append(coefs.clip_values(self.layers))
-        logits = torch.cat(logits).view(n, v, -1)
-        metric.update(logits, batch["label"], batch["index"], *coefs.video_values(values, n, v))
+        scores = torch.cat(logits).view(n, v, -1)
+        metric.update(scores, batch["label"], batch["index"], *coefs.video_values(values, n, v))
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, self.val_metrics)

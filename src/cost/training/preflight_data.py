@@ -4,6 +4,7 @@ batch no larger than the training split."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from omegaconf import DictConfig
 
@@ -81,7 +82,7 @@ def _batch_vs_split(cfg: DictConfig) -> list[str]:
         return []
     kind, count = _devices_asked(cfg.trainer.devices)
     indices = _gpu_indices(cfg.trainer.devices) if kind == "indices" else None
-    processes = count if kind == "count" else len(indices) if indices else 1  # "all": at least one
+    processes = cast(int, count) if kind == "count" else len(indices) if indices else 1  # "all": at least one
     processes *= int(cfg.trainer.num_nodes)
     size = _train_size(cfg.data)
     if size is None or batch * processes <= size[0]:

@@ -96,7 +96,7 @@ def _logger_options(cfg: DictConfig, name: str) -> set[str] | None:
     names = {"_target_"}
     for klass in cls.__mro__:  # **kwargs handed on to the base class: its arguments too
         if "__init__" in vars(klass):
-            params = inspect.signature(klass.__init__).parameters
+            params = inspect.signature(vars(klass)["__init__"]).parameters
             names |= set(params) - {"self", "args", "kwargs"}
             if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
                 return names

@@ -3,6 +3,8 @@ run as one job, and ``trainer.devices`` against the GPUs present."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from omegaconf import DictConfig, OmegaConf
 
 
@@ -40,7 +42,7 @@ def check_launch(trainer_cfg: DictConfig) -> None:
         return
     if hc.mode != RunMode.MULTIRUN:
         return
-    launcher = str(OmegaConf.select(hc, "launcher._target_", default="") or "")
+    launcher = str(OmegaConf.select(cast(DictConfig, hc), "launcher._target_", default="") or "")
     if "BasicLauncher" not in launcher:
         return
     if multiprocess_trainer(trainer_cfg):
@@ -66,7 +68,7 @@ def unswept_experiment() -> str | None:
         hc = HydraConfig.get()
     except Exception:  # noqa: BLE001 - not under Hydra
         return None
-    params = OmegaConf.select(hc, "sweeper.params", default=None) or {}
+    params = OmegaConf.select(cast(DictConfig, hc), "sweeper.params", default=None) or {}
     if hc.mode == RunMode.MULTIRUN or not params:
         return None
     given = {o.split("=", 1)[0].lstrip("+~") for o in hc.overrides.task}

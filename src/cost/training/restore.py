@@ -5,7 +5,7 @@ is read weights-only through ``checkpoints`` (docs/run-directory.md, docs/method
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_warn

@@ -80,7 +80,7 @@ def _take_global_rank(cfg: DictConfig) -> None:
     launcher (the run lock, the run directory's files, the rank-zero prints). Plain
     ``rank_zero_only.rank`` reads RANK or LOCAL_RANK only, so on a cluster launched with NODE_RANK
     alone every node's first process took itself for rank zero until the Trainer set it."""
-    rank_zero_only.rank = global_rank(cfg.trainer)
+    rank_zero_only.rank = global_rank(cfg.trainer)  # type: ignore[attr-defined]  # Lightning sets it on the function
 
 
 def _start_fresh(cfg: DictConfig, output_dir: Path) -> None:

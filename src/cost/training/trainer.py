@@ -50,7 +50,9 @@ def cluster_plugins() -> list:
 
 def processes_per_node(trainer_cfg: DictConfig) -> int:
     """How many processes Lightning runs on each node: one per device of ``trainer.devices``."""
-    accelerator = CUDAAccelerator if runs_on_gpu(trainer_cfg.accelerator, torch.cuda.is_available()) else CPUAccelerator
+    accelerator: type[Accelerator] = (
+        CUDAAccelerator if runs_on_gpu(trainer_cfg.accelerator, torch.cuda.is_available()) else CPUAccelerator
+    )
     devices = trainer_cfg.devices
     if str(devices) == "auto":
         return accelerator.auto_device_count()
@@ -75,7 +77,7 @@ def global_rank(trainer_cfg: DictConfig) -> int:
 def speed_defaults_note(trainer_cfg: DictConfig) -> str | None:
     """The line a run starts with when trainer.precision or trainer.benchmark follow the
     accelerator (``${if_gpu:...}`` in conf/trainer/default.yaml): the values and why."""
-    raw = OmegaConf.to_container(trainer_cfg, resolve=False)
+    raw = cast(dict, OmegaConf.to_container(trainer_cfg, resolve=False))
     ruled = [key for key in ("precision", "benchmark") if str(raw.get(key)).startswith("${if_gpu:")]
     if not ruled:
         return None
