@@ -101,7 +101,7 @@ def worker(files: list[Path], clips: int, timed: set[str]) -> None:
 def test_set(folder: Path) -> list[Path]:
     """The codec and container matrix of tests/data (H.264 in MP4/MKV/AVI, MPEG-4, HEVC, VP9, VFR, a cut)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.data.conftest import EXTRA_VIDEOS, VIDEO_SPECS, cut_by_stream_copy, encode, encode_vfr, pattern_frames
+    from tests.helpers.data import EXTRA_VIDEOS, VIDEO_SPECS, cut_by_stream_copy, encode, encode_vfr, pattern_frames
 
     for name, spec in VIDEO_SPECS.items():
         spec = dict(spec)
