@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint format test test-fast check-gpu demo mini summary bench mutate clean clean-outputs
+.PHONY: help setup lint format test test-fast check-gpu demo mini notebooks summary bench mutate clean clean-outputs
 
 ## help: list the targets, one line each
 help:
@@ -52,6 +52,10 @@ mini: setup
 	$(PY) experiments/sweep.py experiment=mini_reproduction
 	$(PY) src/run.py experiment=mini_reproduction model=cost_b model.share_weights=false
 	$(PY) -m cost.analysis table outputs/runs --out outputs/tables
+
+## notebooks: execute notebooks/*.ipynb on $COST_RUNS (default outputs/runs) into outputs/notebooks/
+notebooks: setup
+	$(PY) -m cost.analysis notebooks
 
 ## summary: parameters and GMACs of every arch x depth x 8/32 frames at 224x224
 summary: setup

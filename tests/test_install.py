@@ -134,7 +134,7 @@ def test_make_help_lists_every_target_once():
     listed = [line.split()[0] for line in lines]
     assert sorted(listed) == sorted(rules) and len(listed) == len(set(listed))
     assert all(len(line.split()) > 1 for line in lines)  # each with its one-line description
-    assert {"test", "test-fast", "check-gpu", "clean", "clean-outputs"} <= rules
+    assert {"test", "test-fast", "check-gpu", "clean", "clean-outputs", "notebooks"} <= rules
 
 
 def test_make_clean_keeps_outputs_and_test_fast_skips_slow():

@@ -27,7 +27,7 @@ import torch
 # run (compiled; CoST(a) folded or not), so an evaluation may set them freely.
 _NOT_NETWORK_KEYS = ("pretrained", "inflate", "compile", "cost_impl")
 # The one builder a saved model config may name, and the keys it may hold: those of
-# conf/model/_resnet.yaml (a test holds the two together; this module knows nothing of Hydra).
+# conf/_resnet.yaml (a test holds the two together; this module knows nothing of Hydra).
 MODEL_TARGET = "cost.models.build_model"
 MODEL_KEYS = (
     "arch",
@@ -104,23 +104,23 @@ def check_readable(path, key: str) -> dict:
     return ckpt
 
 
-def _plain(value) -> bool:
+def plain(value) -> bool:
     """Data only: no mapping (Hydra would call a ``_target_`` in it), no object, no
     ``${...}`` (OmegaConf would resolve it once the value is in a config)."""
     if value is None or isinstance(value, (bool, int, float)):
         return True
     if isinstance(value, str):
         return "${" not in value
-    return isinstance(value, (list, tuple)) and all(_plain(v) for v in value)
+    return isinstance(value, (list, tuple)) and all(plain(v) for v in value)
 
 
-def _what(value) -> str:
+def describe(value) -> str:
     if isinstance(value, dict):
         return "a mapping" + (f" with _target_={value['_target_']!r}" if "_target_" in value else "")
     if isinstance(value, str):
         return f"the interpolation {value!r}"
     if isinstance(value, (list, tuple)):
-        return f"a list holding {_what(next(v for v in value if not _plain(v)))}"
+        return f"a list holding {describe(next(v for v in value if not plain(v)))}"
     return f"a {type(value).__name__}"
 
 
@@ -146,9 +146,9 @@ def model_config(saved, path, key: str) -> dict:
             raise CheckpointError(
                 f"{key}={path}: model.{k} is not a model setting (known: {', '.join(MODEL_KEYS)}); {_TRUST_HINT}"
             )
-        if not _plain(value):
+        if not plain(value):
             raise CheckpointError(
-                f"{key}={path}: model.{k} holds {_what(value)}; a checkpoint's network config must be plain "
+                f"{key}={path}: model.{k} holds {describe(value)}; a checkpoint's network config must be plain "
                 f"values (numbers, strings, booleans, null, lists of them); {_TRUST_HINT}"
             )
     return {**saved, "_target_": MODEL_TARGET}
@@ -198,7 +198,7 @@ def hyper_parameters(path, key: str) -> dict:
     ):
         raise CheckpointError(
             f"{key}={path}: class_names must be a list of {num_classes} strings (one per class), "
-            f"got {_what(names) if not isinstance(names, list) else f'{len(names)} items'}; {_TRUST_HINT}"
+            f"got {describe(names) if not isinstance(names, list) else f'{len(names)} items'}; {_TRUST_HINT}"
         )
     return dict(
         hp,

@@ -61,7 +61,7 @@ def unfinished(run_dir: str | Path, before: tuple | None = None, max_steps: int 
     """Why ``run_dir`` holds no finished training run, or None when it does: its results.json
     parses, has a test result, is a training run's, was rewritten since ``before`` (a
     ``stamp`` taken before the job; None: not checked) and is at ``max_steps`` (None: the
-    run's saved config says)."""
+    run's saved config says) or was stopped early there."""
     path = Path(run_dir) / RESULTS
     if not path.is_file():
         return f"no {path}"
@@ -82,6 +82,7 @@ def unfinished(run_dir: str | Path, before: tuple | None = None, max_steps: int 
         return f"{path} is an eval.py re-test, not a training run"
     steps = max_steps if max_steps is not None else saved_max_steps(run_dir)
     step = record.get("global_step")
-    if steps is not None and isinstance(step, int) and step < steps:
+    stopped_early = (record.get("recipe") or {}).get("stopped_early_at_step")  # callbacks.early_stopping_patience
+    if steps is not None and isinstance(step, int) and step < steps and stopped_early != step:
         return f"{path}: training stopped at step {step} of {steps}"
     return None

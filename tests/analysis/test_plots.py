@@ -105,3 +105,40 @@ def test_coefficient_curves(tmp_path):
     fig = plots.plot_coefficient_curves(rows, tmp_path / "curves.png")
     assert [len(ax.lines) for ax in fig.axes] == [2, 2, 2]
     assert list(fig.axes[0].lines[0].get_xdata()) == [10, 20, 30]
+
+
+def test_twenty_five_figures_leave_none_open(tmp_path):
+    """A notebook loop over many runs: no pyplot figure stays open (no "More than 20 figures")."""
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    for i in range(25):
+        plots.plot_layer_coefficients(layer_rows(4), title=f"run {i}")  # no path: the notebook case
+    plots.plot_view_means({"moments": layer_rows(4)}, tmp_path / "views.png")
+    assert plt.get_fignums() == before == []
+
+
+def test_the_curve_title_clears_the_panel_titles(tmp_path):
+    rows = [{"step": s, "layer": 1, "view": v, "mean": 1 / 3} for s in (10, 20) for v in ("hw", "tw", "th")]
+    fig = plots.plot_coefficient_curves(rows, tmp_path / "curves.png", title="cost_b_rtiny_synthetic_f8")
+    fig.draw_without_rendering()  # the layout, as savefig computed it
+    top = fig.texts[0].get_window_extent() if fig.texts else fig._suptitle.get_window_extent()
+    for ax in fig.axes:
+        panel = ax.title.get_window_extent()
+        assert not top.overlaps(panel), (top, panel)
+
+
+def test_confusion_figure_shows_the_classes_with_most_errors(tmp_path):
+    """40 classes: only the 30 with the most errors are drawn, in class order, named."""
+    n = 40
+    matrix = [[10 if i == j else 0 for j in range(n)] for i in range(n)]
+    for i in range(10, n, 2):  # classes 10..39 confused in pairs (10 with 11, ...), 0..9 never
+        matrix[i][i + 1] = matrix[i + 1][i] = 1
+    names = [f"class {i}" for i in range(n)]
+    fig = plots.plot_confusion(matrix, names, tmp_path / "confusion.png", run="cost_b_run")
+    ax = fig.axes[0]
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(shown) == 30 and shown == [t.get_text() for t in ax.get_xticklabels()]
+    assert shown == [f"class {i}" for i in range(10, 40)]
+    assert ax.get_title() == "Confusion matrix: cost_b_run (30 of 40 classes, most errors)"
+    assert (tmp_path / "confusion.png").stat().st_size > 1000

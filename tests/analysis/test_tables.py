@@ -150,3 +150,33 @@ def test_cli_lists_the_runs_that_match_no_row(sweep):
         timeout=120,
     )
     assert "0 results.json file(s) matched no row." in p.stdout and "kinetics" in p.stdout
+
+
+def test_view_importance_takes_the_longest_trained_cost_b_run_per_dataset():
+    """The overall view-importance plot stands for CoST(b): a CoST(a) or C2D run listed first, or
+    a re-test, never takes its place; the figure names model and run."""
+    from cost.analysis.tables import run_title, view_importance_runs
+
+    def rec(arch, dataset, step, name, run_type="train"):
+        return {
+            "arch": arch,
+            "dataset": dataset,
+            "depth": "tiny",
+            "share_weights": True,
+            "frames": 8,
+            "global_step": step,
+            "run_dir": f"/runs/{name}",
+            "run_type": run_type,
+        }
+
+    runs = [
+        rec("cost_a", "moments", 900, "a_moments"),
+        rec("c2d", "moments", 900, "c2d_moments"),
+        rec("cost_b", "moments", 100, "b_short"),
+        rec("cost_b", "moments", 300, "b_long"),
+        rec("cost_b", "moments", 900, "eval_b_long_best_1x1", "retest"),
+        rec("cost_a", "kinetics", 900, "a_kinetics"),
+    ]
+    chosen = view_importance_runs(runs)
+    assert {d: r["run_dir"] for d, r in chosen.items()} == {"moments": "/runs/b_long"}
+    assert run_title(chosen["moments"]) == "tiny CoST(b) 8f, b_long (step 300)"

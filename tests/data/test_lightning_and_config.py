@@ -92,6 +92,7 @@ def compose_data(tmp_path, name: str, frames: int, overrides=()):
 
     conf = tmp_path / "conf"
     shutil.copytree(REPO / "conf" / "data", conf / "data")
+    shutil.copy(REPO / "conf" / "_video.yaml", conf / "_video.yaml")  # the data presets' base
     for n in (8, 32):
         (conf / "frames").mkdir(exist_ok=True)
         (conf / "frames" / f"f{n}.yaml").write_text(f"num_frames: {n}\n")

@@ -277,3 +277,56 @@ def test_bad_mode_or_impl_is_rejected():
         CoST(4, 4, mode="c")
     with pytest.raises(ValueError, match="^impl='cuda': choose one of"):  # its own argument
         CoST(4, 4, impl="cuda")
+
+
+def _known_answer_op(impl: str = "reference") -> CoST:
+    """One channel, three separate weights with one tap each (float64), CoST(a) with
+    coefficients 0.5 / 0.3 / 0.2: H-W copies x, T-W reads the previous frame, T-H is 100 x."""
+    op = CoST(1, 1, mode="a", share_weights=False, impl=impl).double()
+    with torch.no_grad():
+        for w in (op.weight, op.weight_tw, op.weight_th):
+            w.zero_()
+        op.weight[0, 0, 1, 1] = 1.0  # H-W kernel 1x3x3: the centre tap
+        op.weight_tw[0, 0, 0, 1] = 1.0  # T-W kernel 3x1x3: first axis is time, tap at t-1
+        op.weight_th[0, 0, 1, 1] = 100.0  # T-H kernel 3x3x1: the centre tap, times 100
+        op.coef_logits.copy_(torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64).log())
+    return op
+
+
+@pytest.mark.parametrize("impl", ["reference", "conv2d", "fused"])
+def test_view_mask_known_answer(impl):
+    """Zeroing views leaves exactly the other views' terms, not renormalised (by hand:
+    x_hw = x, x_tw = x one frame earlier with a zero first frame, x_th = 100 x)."""
+    op = _known_answer_op(impl).eval()
+    x = torch.arange(1, 1 + 4 * 3 * 5, dtype=torch.float64).view(1, 1, 4, 3, 5)
+    previous = torch.cat([torch.zeros_like(x[:, :, :1]), x[:, :, :-1]], dim=2)
+    expected = {
+        None: 0.5 * x + 0.3 * previous + 0.2 * 100 * x,
+        (1.0, 0.0, 0.0): 0.5 * x,
+        (0.0, 1.0, 1.0): 0.3 * previous + 20 * x,
+        (0.0, 1.0, 0.0): 0.3 * previous,
+    }
+    with torch.no_grad():
+        for mask, want in expected.items():
+            op.view_mask = mask
+            torch.testing.assert_close(op(x), want, rtol=1e-12, atol=1e-9)
+            # the coefficients the layer computed, for logging: unmasked
+            torch.testing.assert_close(op.coefficients[0, 0], torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64))
+
+
+def test_view_mask_cost_b_keeps_computed_coefficients():
+    torch.manual_seed(0)
+    op = CoST(3, 4, mode="b")
+    x = torch.randn(2, 3, 4, 6, 6)
+    x_hw, x_tw, x_th = op.view_outputs(x)
+    op.view_mask = (1.0, 0.0, 0.0)
+    y = op(x)
+    a = op.coefficients
+    torch.testing.assert_close(a.sum(dim=2), torch.ones(2, 4))  # the softmax output, unmasked
+    torch.testing.assert_close(y, a[:, :, 0, None, None, None] * x_hw)
+    op.view_mask = (0.0, 1.0, 1.0)
+    y = op(x)
+    torch.testing.assert_close(y, a[:, :, 1, None, None, None] * x_tw + a[:, :, 2, None, None, None] * x_th)
+    # the branch magnitude: RMS of the max-pooled views that feed the coefficient branch
+    pooled = torch.stack([v.amax(dim=(2, 3, 4)) for v in (x_hw, x_tw, x_th)], dim=2)
+    torch.testing.assert_close(op.branch_magnitude, pooled.pow(2).mean(dim=(1, 2)).sqrt())

@@ -152,8 +152,8 @@ def test_an_honest_checkpoint_passes_and_predict_rebuilds_it(honest, tmp_path):
 
 
 def test_the_known_model_keys_are_the_model_config_groups():
-    """checkpoints.MODEL_KEYS (library code, no Hydra) follows conf/model/_resnet.yaml."""
-    keys = set(yaml.safe_load((Path(CONFIG_DIR) / "model" / "_resnet.yaml").read_text())) - {"_target_"}
+    """checkpoints.MODEL_KEYS (library code, no Hydra) follows conf/_resnet.yaml."""
+    keys = set(yaml.safe_load((Path(CONFIG_DIR) / "_resnet.yaml").read_text())) - {"_target_"}
     assert keys == set(checkpoints.MODEL_KEYS)
     for name in ("c2d", "c3d", "cost_a", "cost_b"):
         own = set(yaml.safe_load((Path(CONFIG_DIR) / "model" / f"{name}.yaml").read_text())) - {"defaults"}

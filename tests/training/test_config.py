@@ -16,10 +16,11 @@ from omegaconf import OmegaConf
 
 from cost.models.factory import build_net
 from cost.training.callbacks import CallbacksConfig
-from cost.training.config import CONFIG_DIR
+from cost.training.config import CONFIG_DIR, runs_on_gpu
 from cost.training.preflight import check_config, multiprocess_trainer, preflight
 from cost.training.schedules import OptimConfig
-from training_helpers import PYTHON, RUN_PY, compose_cfg, subprocess_env
+from cost.training.trainer import speed_defaults_note
+from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, subprocess_env
 
 MODELS = ["c2d", "c3d", "cost_a", "cost_b"]
 DATA = ["synthetic", "kinetics", "moments", "folder", "list"]
@@ -92,7 +93,8 @@ def test_trainer_presets():
 def test_real_data_is_paper_scale_and_experiments_compose():
     cfg = compose_cfg(["model=cost_b", "data=moments", "trainer.devices=8", "paths.output_dir=x"])
     assert cfg.model.depth == 50 and cfg.trainer.max_steps == 600_000 and cfg.optim.lr == 0.005
-    assert cfg.optim.milestones == [0.5, 0.75] and cfg.optim.momentum == 0.9 and cfg.optim.weight_decay == 1e-4
+    assert cfg.optim.scheduler.milestones == [0.5, 0.75] and cfg.optim.optimizer.momentum == 0.9
+    assert cfg.optim.weight_decay == 1e-4 and cfg.optim.optimizer._target_ == "torch.optim.SGD"
     for exp in (CONFIG_DIR / "experiment").glob("*.yaml"):
         c = compose_cfg([f"experiment={exp.stem}", "paths.output_dir=x"])
         check_config(c)
@@ -166,7 +168,20 @@ def test_multirun_with_ddp_on_basic_launcher_is_refused(tmp_path):
     assert not (tmp_path / "data").exists()  # stopped before touching data
 
 
-GROUPS = ("preset", "model", "data", "experiment", "frames", "optim", "trainer", "logger", "callbacks", "debug")
+GROUPS = (
+    "preset",
+    "model",
+    "data",
+    "experiment",
+    "frames",
+    "optim",
+    "optim/optimizer",
+    "optim/scheduler",
+    "trainer",
+    "logger",
+    "callbacks",
+    "debug",
+)
 
 
 def _choices(group: str) -> list[str]:
@@ -205,7 +220,7 @@ def test_every_choice_of_every_group_composes(entry):
     "override,message",
     [
         ("+optim.name=paper", "unknown key optim.name"),
-        ("~optim.gamma", "missing key optim.gamma"),
+        ("~optim.warmup_steps", "missing key optim.warmup_steps"),
         ("+callbacks.rich_progres=false", "unknown key callbacks.rich_progres"),
     ],
 )
@@ -215,3 +230,70 @@ def test_a_wrong_key_in_a_typed_section_stops_the_run_at_once(tmp_path, override
     cfg = compose_cfg([override, f"paths.data_dir={tmp_path}", f"paths.output_dir={tmp_path}/run"])
     with pytest.raises(ValueError, match=re.escape(message)):
         preflight(cfg, ("train", "val", "test"))
+
+
+@pytest.mark.parametrize("script", [RUN_PY, EVAL_PY])
+def test_help_lists_only_choices_that_compose(script):
+    """`--help` lists each group's options; the bases the options extend (conf/_video.yaml,
+    conf/_resnet.yaml, conf/_paper.yaml) are outside every group, so none of them is offered.
+    Every option listed composes with every interpolation resolved and passes check_config."""
+    p = subprocess.run(
+        [PYTHON, str(script), "--help"], capture_output=True, text=True, env=subprocess_env(), timeout=120
+    )
+    assert p.returncode == 0, p.stderr
+    listing = p.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listed = dict(line.split(": ", 1) for line in listing.splitlines() if ": " in line)
+    assert set(GROUPS) <= set(listed), listed
+    entry = "config" if script == RUN_PY else "eval"
+    extra = ["paths.output_dir=x"] + (["ckpt_path=/r/run/checkpoints/best.ckpt"] if entry == "eval" else [])
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        for group, options in listed.items():
+            for choice in options.split(", "):
+                assert not choice.startswith("_"), f"{group}: {choice}"
+                cfg = compose(entry, overrides=[f"{group}='{choice}'", *extra])
+                OmegaConf.to_container(cfg, resolve=True)
+                check_config(cfg)
+
+
+def test_precision_and_cudnn_benchmark_follow_the_accelerator_without_a_flag():
+    """The default trainer (what `run.py model=cost_b data=moments trainer.devices=8` composes)
+    trains in bf16-mixed with cuDNN autotuning on CUDA GPUs and in fp32 without it on CPU; an
+    explicit value wins. `--cfg job` shows the rule, `--resolve` the value chosen here."""
+    assert runs_on_gpu("auto", cuda_available=True) and runs_on_gpu("gpu", cuda_available=False)
+    assert runs_on_gpu("cuda", cuda_available=True)
+    assert not runs_on_gpu("auto", cuda_available=False) and not runs_on_gpu("cpu", cuda_available=True)
+    here = torch.cuda.is_available()
+    paper = ["model=cost_b", "data=moments", "trainer.devices=8", "paths.output_dir=x"]
+    for overrides, on_gpu in [
+        ([], here),
+        (["trainer.accelerator=gpu"], True),
+        (["trainer=gpu"], True),
+        (["trainer=ddp"], here),
+        (["trainer=cpu"], False),
+        (["trainer.accelerator=cpu"], False),
+    ]:
+        trainer = compose_cfg(paper + overrides).trainer
+        assert (trainer.precision, trainer.benchmark) == (("bf16-mixed", True) if on_gpu else ("32-true", False))
+    if not here:  # this CPU machine: the plain default stays fp32
+        assert compose_cfg(paper).trainer.precision == "32-true"
+    chosen = compose_cfg([*paper, "trainer.accelerator=gpu", "trainer.precision=16-mixed"])
+    assert (chosen.trainer.precision, chosen.trainer.benchmark) == ("16-mixed", True)
+    assert speed_defaults_note(chosen).startswith("trainer.benchmark=True: the CUDA GPU default")
+    assert "trainer.precision=32-true, trainer.benchmark=False: the CPU default" in speed_defaults_note(
+        compose_cfg([*paper, "trainer=cpu"])
+    )
+
+    def shown(*flags):
+        p = subprocess.run(
+            [PYTHON, str(RUN_PY), *paper, "--cfg", "job", *flags],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=120,
+        )
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    assert "precision: ${if_gpu:${.accelerator},bf16-mixed,32-true}" in shown()
+    assert f"precision: {'bf16-mixed' if here else '32-true'}" in shown("--resolve")

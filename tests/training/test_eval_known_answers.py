@@ -90,7 +90,7 @@ class StubNet(nn.Module):
         assert num_classes == C
         self.cost = nn.ModuleList()
         for index, stage, unit in LAYERS:
-            layer = CoST(CHANNELS, CHANNELS, mode="a")
+            layer = CoST(CHANNELS, CHANNELS, mode="b")  # per-clip coefficients, as CoST(b) has
             layer.layer_index, layer.stage, layer.unit = index, stage, unit
             self.cost.append(layer)
         views = CLIPS * crops

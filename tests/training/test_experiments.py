@@ -85,8 +85,10 @@ def test_notebooks_execute_on_the_sweep(tiny_sweep, name, monkeypatch):
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     if name == "coefficients":
         assert "cost_b" in text and "hw" in text  # one CoST run found, its view means printed
+        # the view-importance figure says which model and run it shows: CoST(b) only
+        assert "synthetic: tiny CoST(b) 8f, cost_b_rtiny_synthetic_f8 (step 4)" in text
         images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-        assert len(images) >= 3
+        assert len(images) == 4  # per layer, overall, per class, during training: one CoST(b) run
     else:
         markdown = [
             o["data"]["text/markdown"]
@@ -96,6 +98,41 @@ def test_notebooks_execute_on_the_sweep(tiny_sweep, name, monkeypatch):
             if "text/markdown" in o.get("data", {})
         ]
         assert any("tiny CoST(b) 8f" in m for m in markdown)
+
+
+@pytest.mark.slow
+def test_make_notebooks_executes_both_into_outputs(tiny_sweep, tmp_path):
+    """`make notebooks` runs `python -m cost.analysis notebooks`: COST_RUNS in, executed copies out."""
+    assert "$(PY) -m cost.analysis notebooks" in (REPO_ROOT / "Makefile").read_text()
+    env = {**subprocess_env(), "COST_RUNS": str(tiny_sweep)}
+    env.pop("WANDB_PROJECT", None)
+    out = tmp_path / "notebooks"
+    p = subprocess.run(
+        [PYTHON, "-m", "cost.analysis", "notebooks", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert sorted(f.name for f in out.iterdir()) == ["coefficients.ipynb", "results.ipynb"]
+    outputs = {}
+    for name in ("coefficients", "results"):
+        assert f"notebooks/{name}.ipynb -> {out / name}.ipynb" in p.stdout
+        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        cells = [c for c in nb.cells if c.cell_type == "code"]
+        outputs[name] = [kind for c in cells for o in c.outputs for kind in o.get("data", {})]
+    assert outputs["coefficients"].count("image/png") == 4 and "text/markdown" in outputs["results"]
+    missing = subprocess.run(
+        [PYTHON, "-m", "cost.analysis", "notebooks", "--runs", str(tmp_path / "nope")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert missing.returncode != 0 and "no run or sweep directory at" in missing.stderr
 
 
 # ---------------------------------------------------------------- a sweep stops on failure

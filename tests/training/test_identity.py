@@ -204,16 +204,16 @@ def test_config_check_names_every_key_outside_the_allowed_ones(tmp_path):
     saved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     saved.optim.lr, saved.data.test_clips, saved.logger = 0.5, 3, {"csv": {"name": "old"}}
     saved.paths.output_dir, saved.trainer.max_steps = "/elsewhere", 7
-    del saved.optim["gamma"]
+    del saved.optim.scheduler["gamma"]
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved))
     with pytest.raises(ValueError) as err:
         check_same_config(cfg, tmp_path)
     lines = [line.strip() for line in str(err.value).splitlines()[1:-1]]
     assert lines == [
-        "optim.gamma: the run has no such key, this command 0.1",
         "optim.lr: the run has 0.5, this command 0.05",
+        "optim.scheduler.gamma: the run has no such key, this command 0.1",
     ]
     del saved.optim["lr"]
-    saved.optim.gamma, saved.optim.lr = 0.1, 0.05
+    saved.optim.scheduler.gamma, saved.optim.lr = 0.1, 0.05
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved))
     check_same_config(cfg, tmp_path)  # only test views, logger, paths and max_steps differ

@@ -22,6 +22,8 @@ from cost.training.callbacks import SIGNAL_EXIT_CODE
 from cost.training.coefficients import read_csv
 from training_helpers import PYTHON, RUN_PY, subprocess_env, text_rows
 
+CLOCK = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "  # the local time starting every plain progress line
+
 
 def _args(data_dir: Path, logs: Path, name: str, *extra: str) -> list[str]:
     root = data_dir / "synthetic"
@@ -124,7 +126,7 @@ def test_sigterm_and_sigusr1_save_last_ckpt_at_the_step_exit_143_and_the_rerun_r
     stops = []
     for signum, at in ((signal.SIGTERM, 8), (signal.SIGUSR1, 20)):
         run = Run(args)
-        seen = int(run.wait_for(rf"step ({at}|{at + 1}|{at + 2})/{max_steps} ")[1])
+        seen = int(run.wait_for(rf"{CLOCK}step ({at}|{at + 1}|{at + 2})/{max_steps} ")[1])
         run.signal(signum)
         rc = run.finish()
         assert rc == SIGNAL_EXIT_CODE, f"{signum!r}: rc {rc}\n{run.output[-3000:]}"
@@ -142,8 +144,8 @@ def test_sigterm_and_sigusr1_save_last_ckpt_at_the_step_exit_143_and_the_rerun_r
     done = Run(args)
     assert done.finish() == 0, done.output[-3000:]
     assert f"resuming run 'preempted' from {last}" in done.output
-    assert re.search(rf"^step {stops[-1] + 1}/{max_steps} ", done.output, re.M), done.output[-3000:]
-    assert not re.search(rf"^step {stops[-1]}/{max_steps} ", done.output, re.M)  # nothing redone
+    assert re.search(rf"^{CLOCK}step {stops[-1] + 1}/{max_steps} ", done.output, re.M), done.output[-3000:]
+    assert not re.search(rf"^{CLOCK}step {stops[-1]}/{max_steps} ", done.output, re.M)  # nothing redone
     assert json.loads((run_dir / "results.json").read_text())["global_step"] == max_steps
     assert _trained_steps(metrics) == list(range(max_steps))
 
@@ -159,15 +161,15 @@ def test_kill_9_during_a_validation_on_a_checkpoint_step_keeps_that_validation(d
         f"trainer.max_steps={max_steps}",
         f"trainer.val_check_interval={every}",
         f"callbacks.checkpoint_every_n_steps={every}",
-        "trainer.limit_val_batches=24",  # the whole validation set: seconds, time to kill in it
+        "data.val_batch_size=1",  # 96 validation batches: time to stop the process inside them
     )
     run_dir = tmp_path / "runs" / "killed_in_val"
     run = Run(args)
-    run.wait_for(rf"step {every}/{max_steps} ")
-    time.sleep(1.0)  # inside the validation of step 6 (it takes several seconds here)
+    run.wait_for(rf"{CLOCK}validation batch 1/")  # inside the validation of step 6
     run.signal(signal.SIGSTOP)
     time.sleep(0.3)
-    assert not any(line.startswith(f"validation at step {every}") for line in run.lines), "validation already over"
+    over = [line for line in run.lines if re.match(rf"{CLOCK}validation at step {every}", line)]
+    assert not over, "validation already over"
     curves = run_dir / "coefficient_curves.csv"
     assert not curves.exists() or not read_csv(curves)
     run.signal(signal.SIGKILL)
@@ -195,15 +197,14 @@ def test_sigterm_during_a_validation_keeps_the_previous_last_ckpt_and_the_rerun_
         f"trainer.max_steps={max_steps}",
         "trainer.val_check_interval=6",
         "callbacks.checkpoint_every_n_steps=3",
-        "trainer.limit_val_batches=24",
+        "data.val_batch_size=1",  # 96 validation batches: the signal lands long before their end
     )
     run_dir = tmp_path / "runs" / "term_in_val"
     run = Run(args)
-    run.wait_for(rf"step 6/{max_steps} ")
-    time.sleep(1.0)  # inside the validation of step 6
+    run.wait_for(rf"{CLOCK}validation batch 1/")  # inside the validation of step 6
     run.signal(signal.SIGTERM)
     assert run.finish() == SIGNAL_EXIT_CODE, run.output[-3000:]
-    assert not any(line.startswith("validation at step 6") for line in run.lines), "validation already over"
+    assert not any(re.match(rf"{CLOCK}validation at step 6", line) for line in run.lines), "validation already over"
     assert "stopped at step 6 before its validation finished; last.ckpt is kept as it was" in run.output
     assert _ckpt_step(run_dir / "checkpoints" / "last.ckpt") == 3
 

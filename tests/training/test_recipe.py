@@ -114,9 +114,10 @@ def test_the_run_prints_and_records_its_batch_and_lr(run):
 
 @pytest.mark.slow
 def test_plain_progress_lines_when_stdout_is_not_a_terminal(run):
-    lines = [line for line in run.stdout.splitlines() if line.startswith("step ")]
+    lines = [line for line in run.stdout.splitlines() if line[20:].startswith("step ")]
     pattern = re.compile(
-        r"step (\d+)/20 \| loss \d+\.\d{4} \| top-1 \d+\.\d% \| \d+\.\d clips/s \| lr \S+ \| ETA \d\d:\d\d:\d\d"
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d step (\d+)/20 \| loss \d+\.\d{4} \| top-1 \d+\.\d% \| \d+\.\d clips/s "
+        r"\| data wait \d+% \| lr \S+ \| ETA \d\d:\d\d:\d\d"
     )
     assert [int(pattern.fullmatch(line).group(1)) for line in lines] == [5, 10, 15, 20], lines
     assert "validation at step 10 | top-1" in run.stdout and "validation at step 20 | top-1" in run.stdout
@@ -146,6 +147,8 @@ def test_predictions_csv_holds_every_test_video_and_agrees_with_top1(run, data_d
         *(f"class_{i}" for i in range(1, 6)),
         *(f"score_{i}" for i in range(1, 6)),
         "views",
+        "label_name",
+        *(f"name_{i}" for i in range(1, 6)),
     ]
     root = data_dir / "synthetic"
     assert {str(Path(r["video"]).relative_to(root)): r["label"] for r in rows} == listed

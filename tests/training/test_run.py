@@ -54,8 +54,10 @@ def test_fast_dev_run_every_arch(data_dir, tmp_path, arch):
     assert saved["average"] == pytest.approx((saved["top1"] + saved["top5"]) / 2, abs=1e-4)
     has_cost = arch.startswith("cost")
     assert (tmp_path / "coefficients.csv").exists() == has_cost  # absent, not an error, for C2D/C3D
-    assert (tmp_path / "class_coefficients.csv").exists() == has_cost
-    if has_cost:
+    # CoST(a)'s coefficients are the same for every clip: no class files (test_coefficient_meaning.py)
+    assert (tmp_path / "class_coefficients.csv").exists() == (arch == "cost_b")
+    assert (tmp_path / "class_layer_coefficients.csv").exists() == (arch == "cost_b")
+    if arch == "cost_b":
         names = (data_dir / "synthetic" / "classes.txt").read_text().split()
         _check_coefficient_files(tmp_path, _test_labels(data_dir)[:8], names)
 
@@ -120,6 +122,19 @@ def _check_coefficient_files(
         assert weighted == pytest.approx(over_layers, abs=1e-5), view
     for r in classes:
         assert float(r["temporal"]) == pytest.approx(float(r["tw"]) + float(r["th"]), abs=2e-6)
+    # class_layer_coefficients.csv: per class and layer; its mean over layers is the class's row above
+    per_layer = read_csv(out / "class_layer_coefficients.csv")
+    assert [(r["class"], r["layer"]) for r in per_layer] == [
+        (r["class"], i) for r in classes for i in range(1, layers + 1)
+    ]
+    for r in classes:
+        mine = [x for x in per_layer if x["class"] == r["class"]]
+        for view in ("hw", "tw", "th", "temporal"):
+            assert sum(x[view] for x in mine) / layers == pytest.approx(r[view], abs=2e-6), (r["class"], view)
+        for x in mine:  # the mean largest coefficient lies between uniform and one view; a magnitude > 0
+            assert 1 / 3 - 1e-6 <= x["sharpness"] <= 1 and x["sharpness"] >= max(x["hw"], x["tw"], x["th"]) - 1e-6
+            assert x["magnitude"] > 0
+    assert (out / "figures" / "class_layer_temporal.png").stat().st_size > 0
 
 
 @pytest.mark.slow
@@ -158,7 +173,12 @@ def test_output_files_match_the_schema(trained, data_dir):
     assert list(curves[0]) == CURVE_COLUMNS
     assert sorted({int(r["step"]) for r in curves}) == [80, 160] and len(curves) == 2 * 12
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert len(figures) == 2
+    assert figures == [
+        "class_layer_temporal.png",
+        "class_temporal_importance.png",
+        "coefficients_per_layer.png",
+        "confusion.png",
+    ]
 
     metrics = text_rows(out / "csv" / "metrics.csv")
     cols = set(metrics[0])

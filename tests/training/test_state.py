@@ -17,7 +17,16 @@ import torch
 
 from cost.training.coefficients import read_csv
 from cost.training.runner import evaluate, train
-from training_helpers import EVAL_PY, PYTHON, RUN_PY, compose_cfg, run_overrides, subprocess_env, text_rows
+from training_helpers import (
+    EVAL_PY,
+    PYTHON,
+    RUN_PY,
+    compose_cfg,
+    recipe_lr,
+    run_overrides,
+    subprocess_env,
+    text_rows,
+)
 
 # The tiny run every test here starts from: a network and clip settings that differ from the
 # config defaults (pool1_kernel, frame_stride, test_short_side), so evaluating anything else
@@ -195,7 +204,7 @@ def _kill_when(proc, last: Path, metrics: Path, min_ckpt_step: int, timeout: flo
 
 @pytest.mark.slow
 def test_kill_9_twice_then_resume_keeps_every_step_once_and_the_lr_schedule(data_dir, tmp_path):
-    from cost.training.schedules import lr_factor, milestone_steps
+    from cost.training.schedules import milestone_steps
 
     max_steps, warmup, lr = 24, 20, 0.1
     split = _small_split(data_dir, "state_test4.txt", 4)
@@ -244,7 +253,7 @@ def test_kill_9_twice_then_resume_keeps_every_step_once_and_the_lr_schedule(data
     milestones = milestone_steps([0.5, 0.75], max_steps)
     for r in rows:
         if r.get("lr"):
-            expected = lr * lr_factor(int(r["step"]), milestones, 0.1, warmup, 0.1)
+            expected = recipe_lr(int(r["step"]), lr, milestones, warmup, 0.1)
             assert float(r["lr"]) == pytest.approx(expected, rel=1e-9), (r["step"], r["lr"], expected)
     assert len([r for r in rows if r.get("lr")]) == max_steps
     assert sum(1 for r in rows if r.get("val/top1")) == max_steps // 6

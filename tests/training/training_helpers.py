@@ -49,3 +49,12 @@ def subprocess_env() -> dict:
     env["PYTHONPATH"] = str(REPO_ROOT / "src")
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+def recipe_lr(step: int, base: float, milestones: list[int], warmup: int, start: float, gamma: float = 0.1) -> float:
+    """The step-decay recipe's lr at optimizer step ``step`` by its formula (docs/method.md#training-recipe):
+    base x gamma per milestone passed, times the linear warm-up factor while warming up."""
+    factor = gamma ** sum(step >= m for m in milestones)
+    if warmup > 0 and step < warmup:
+        factor *= start + (1.0 - start) * step / warmup
+    return base * factor

@@ -1,16 +1,22 @@
 """``python -m cost.analysis table RUN_OR_SWEEP_DIR... [--table N] [--out DIR]``
 ``python -m cost.analysis compare RUN_A RUN_B [--top N] [--metric top1|top5]``
+``python -m cost.analysis notebooks [--runs DIR...] [--out DIR]``
 
 ``table`` prints a markdown table of our training runs next to the paper's and the authors'
 numbers (one row per configuration and test views, seeds averaged), then eval.py re-tests
 apart and the results.json files that matched no row, and writes it (and a CSV) to ``--out``.
 ``compare`` lists the classes whose test accuracy differs most between two runs (their
-class_accuracy.csv).
+class_accuracy.csv). ``notebooks`` executes notebooks/coefficients.ipynb and results.ipynb
+on the runs (default: COST_RUNS, else outputs/runs) into ``--out`` (default outputs/notebooks).
+``views RUN_DIR [--ckpt best|last|PATH] [--ablate hw_only,temporal_only] [--layers all|1,2,...]
+[--controls reversed,static]`` re-tests a CoST run with views zeroed or the clips' motion
+removed, and writes RUN_DIR/analysis/view_reliance.csv (docs/method.md#what-the-coefficients-mean).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from .paper import TABLES
@@ -38,7 +44,33 @@ def main(argv=None) -> None:
     compare.add_argument("run_b", help="run directory to compare with it, e.g. the CoST(b) run")
     compare.add_argument("--top", type=int, default=10, help="classes shown each way")
     compare.add_argument("--metric", choices=("top1", "top5"), default="top1")
+    notebooks = sub.add_parser("notebooks", help="execute the analysis notebooks on finished runs")
+    default_runs = os.environ.get("COST_RUNS", "outputs/runs").split(os.pathsep)
+    notebooks.add_argument("--runs", nargs="+", default=default_runs, help="run or sweep directories")
+    notebooks.add_argument("--out", default="outputs/notebooks", help="directory for the executed notebooks")
+    views = sub.add_parser("views", help="per-class top-1 with views zeroed and motion removed (a CoST run)")
+    views.add_argument("run_dir", help="a finished run directory (its config.yaml, results.json, checkpoints/)")
+    views.add_argument("--ckpt", default=None, help="best, last or a path (default: the one results.json tested)")
+    views.add_argument("--ablate", default="hw_only,temporal_only", help="hw_only,temporal_only or none")
+    views.add_argument("--layers", default="all", help="the CoST layers an ablation zeroes: all or e.g. 1,2")
+    views.add_argument("--controls", default="reversed,static", help="reversed,static or none")
+    views.add_argument("--accelerator", default=None, help="cpu, gpu or auto (default: the run's)")
     args = parser.parse_args(argv)
+    if args.command == "notebooks":
+        from .notebooks import execute
+
+        execute([Path(p) for p in args.runs], Path(args.out))
+        return
+    if args.command == "views":
+        from . import views as view_analysis
+
+        try:
+            ablate = view_analysis.parse_names(args.ablate, view_analysis.ABLATIONS, "--ablate")
+            controls = view_analysis.parse_names(args.controls, view_analysis.CONTROLS, "--controls")
+            view_analysis.run(args.run_dir, args.ckpt, ablate, controls, args.layers, args.accelerator)
+        except (ValueError, FileNotFoundError) as err:
+            parser.exit(2, f"python -m cost.analysis views: {err}\n")
+        return
     if args.command == "compare":
         from .compare import class_differences
         from .compare import to_markdown as compare_markdown

@@ -76,6 +76,23 @@ def label(key: tuple) -> str:
     return f"{depth_name} {ARCH_NAMES.get(arch, arch)} {frames}f{sharing}"
 
 
+def run_title(run: dict, sep: str = ", ") -> str:
+    """What a figure of one run says it shows: the model and the run, e.g.
+    ``tiny CoST(b) 8f, cost_b_rtiny_synthetic_f8 (step 300)``."""
+    step = f" (step {run['global_step']})" if run.get("global_step") is not None else ""
+    return f"{label(run_key(run))}{sep}{Path(run['run_dir']).name}{step}"
+
+
+def view_importance_runs(runs: list[dict]) -> dict[str, dict]:
+    """Per dataset, the CoST(b) training run whose view importance stands for it (the paper's
+    Sec. 4.5 model): the one trained longest, then by name. Other models are left out."""
+    chosen: dict[str, dict] = {}
+    candidates = [r for r in runs if r["arch"] == "cost_b" and r.get("run_type", "train") == "train"]
+    for run in sorted(candidates, key=lambda r: (-(r.get("global_step") or 0), r["run_dir"])):
+        chosen.setdefault(run["dataset"], run)
+    return chosen
+
+
 def _ours(runs: list[dict]) -> dict[tuple, dict]:
     """Training runs grouped by ``run_key``: the mean over seeds and their count."""
     grouped: dict[tuple, list[dict]] = {}

@@ -237,18 +237,13 @@ def e2e_clips_per_s(
 ) -> float:
     """`trainer.fit` of the VideoClassifier on the real data module: clips/s after warm-up."""
     import pytorch_lightning as pl
-    from omegaconf import OmegaConf
 
-    from cost.training.config import CONFIG_DIR
     from cost.training.module import VideoClassifier
+    from cost.training.schedules import recipe_file
 
     # The paper's recipe with every key, at a fixed lr and no decay steps.
-    optim = {
-        **OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "optim" / "paper.yaml")),
-        "lr": 0.01,
-        "scale_lr": False,
-        "milestones": [],
-    }
+    optim = {**recipe_file("paper"), "lr": 0.01, "scale_lr": False}
+    optim["scheduler"]["milestones"] = []
     timer = _StepTimer(p["warmup"])
     module = VideoClassifier(
         model={"arch": p["arch"], "depth": p["depth"], "channels_last": channels_last, "compile": compile},

@@ -5,7 +5,7 @@ CUDA cannot be used in forked loader workers, so this backend decodes in the mai
 (the data module sets `num_workers=0` for it) and always uses the device transforms. The
 frames are the same as PyAV's (same indices, checked by tests/data/test_nvdec.py on a GPU);
 the colours differ slightly because NVDEC converts YUV to RGB with its own kernel (the
-measured difference is in the README, "Training fast on GPUs").
+measured difference is in docs/benchmarks.md, "GPU: the feed").
 """
 
 from __future__ import annotations

@@ -100,7 +100,15 @@ class CoST(nn.Module):
             path measured on CPU (``python -m cost.bench ops``): fused for CoST(a) in eval on
             inputs of at least 14x14, reference otherwise.
 
-    After every forward, ``coefficients`` holds the N x C_out x 3 coefficients used.
+    After every forward, ``coefficients`` holds the N x C_out x 3 coefficients the layer
+    computed, and for CoST(b) ``branch_magnitude`` the RMS (per clip, N) of the max-pooled
+    view features that feed the coefficient branch: with no bias and no nonlinearity before
+    the softmax, that magnitude acts as a softmax temperature (docs/method.md).
+
+    ``view_mask``: an ablation switch for analysis (``python -m cost.analysis views``). None
+    (the default) changes nothing; three floats (H-W, T-W, T-H) multiply the coefficients after
+    the softmax, without renormalising, e.g. ``(1, 0, 0)`` zeroes the T-W and T-H terms.
+    ``coefficients`` still holds the unmasked values, so logging shows what the layer computed.
     """
 
     def __init__(
@@ -145,7 +153,10 @@ class CoST(nn.Module):
             nn.init.normal_(self.coef_proj.weight, std=0.01)
             nn.init.normal_(self.coef_fc.weight, std=0.01)
 
+        self.coef_init = tuple(float(c) for c in coef_init)  # CoST(a): what drift is measured from
         self.coefficients: torch.Tensor | None = None
+        self.branch_magnitude: torch.Tensor | None = None
+        self.view_mask: tuple[float, float, float] | None = None
         self._fold_cache: tuple[tuple, torch.Tensor] | None = None
         # Set by the network builder so statistics can name the layer (1-based, res2..res5).
         self.layer_index: int = 0
@@ -169,7 +180,7 @@ class CoST(nn.Module):
 
     def _path(self, x: torch.Tensor | None = None) -> str:
         """The implementation this call uses (see ``impl``)."""
-        fusable = self.mode == "a" and not self.training
+        fusable = self.mode == "a" and not self.training and self.view_mask is None
         if self.impl == "auto":
             large = x is None or x.shape[-2] * x.shape[-1] >= FUSE_MIN_PIXELS
             return "fused" if fusable and large else "reference"
@@ -222,6 +233,7 @@ class CoST(nn.Module):
     def predict_coefficients(self, views: list[torch.Tensor]) -> torch.Tensor:
         """CoST(b): N x C_out x 3 coefficients from the view features (before BN)."""
         pooled = torch.stack([v.amax(dim=(2, 3, 4)) for v in views], dim=2)  # N x C x 3
+        self.branch_magnitude = pooled.detach().float().pow(2).mean(dim=(1, 2)).sqrt()
         projected = self.coef_proj(pooled.transpose(1, 2)).transpose(1, 2)  # shared over views
         return torch.softmax(self.coef_fc(projected), dim=2)
 
@@ -238,6 +250,8 @@ class CoST(nn.Module):
         else:
             a = self.predict_coefficients(views)
         self.coefficients = a
+        if self.view_mask is not None:
+            a = a * a.new_tensor(self.view_mask)
         return sum(a[:, :, i, None, None, None] * v for i, v in enumerate(views))
 
     def extra_repr(self) -> str:

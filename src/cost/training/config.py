@@ -40,15 +40,17 @@ def _seed_tag(seed) -> str:
     return "" if str(seed) == "0" else f"_s{seed}"
 
 
-def _gpu_precision(accelerator, gpu: str = "bf16-mixed", cpu: str = "32-true") -> str:
-    """`gpu` precision where the accelerator is (or auto-detects) a CUDA GPU, else `cpu`."""
-    if str(accelerator) in ("gpu", "cuda"):
-        return gpu
-    if str(accelerator) == "auto":
-        import torch
+def runs_on_gpu(accelerator, cuda_available: bool) -> bool:
+    """Whether Lightning will train on CUDA GPUs: ``trainer.accelerator`` gpu or cuda, or auto
+    where a CUDA GPU is available (Lightning's own choice for auto)."""
+    return str(accelerator) in ("gpu", "cuda") or (str(accelerator) == "auto" and cuda_available)
 
-        return gpu if torch.cuda.is_available() else cpu
-    return cpu
+
+def _if_gpu(accelerator, gpu, cpu):
+    """``${if_gpu:${.accelerator},<gpu value>,<cpu value>}`` (conf/trainer/default.yaml)."""
+    import torch
+
+    return gpu if runs_on_gpu(accelerator, torch.cuda.is_available()) else cpu
 
 
 def debug_tag(debug_run) -> str:
@@ -85,7 +87,7 @@ def register_resolvers() -> None:
         ("data_name", _data_name),
         ("share_tag", _share_tag),
         ("seed_tag", _seed_tag),
-        ("gpu_precision", _gpu_precision),
+        ("if_gpu", _if_gpu),
         ("debug_tag", debug_tag),
         ("ckpt_run", _ckpt_run),
         ("run_name", _run_name),

@@ -2,8 +2,9 @@
 
 Each evaluation item is one video with all its views (N x V x C scores). `VideoMetrics`
 keeps, per video, its index in the split, label, softmax averaged over the views, number of
-views and the per-layer mean CoST coefficients. At compute the states are gathered from every
-rank, duplicates (a sampler padding a rank with videos another rank already evaluated) are
+views and the per-layer mean CoST coefficients and statistics (sharpness, branch magnitude).
+At compute the states are gathered from every rank, duplicates (a sampler padding a rank
+with videos another rank already evaluated) are
 dropped by index after checking they agree, the view counts are checked, and top-1/top-5 come
 from torchmetrics' micro-averaged accuracy (the fraction of videos, not a mean over classes).
 """
@@ -25,7 +26,7 @@ class VideoMetrics(Metric):
         if average not in ("softmax", "logits"):
             raise ValueError(f"test_average={average!r}: choose 'softmax' (the paper's reading) or 'logits'")
         self.num_classes, self.num_layers, self.average = int(num_classes), int(num_layers), average
-        for name in ("index", "label", "probs", "views", "coef"):
+        for name in ("index", "label", "probs", "views", "coef", "stats"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
         self._add_empty()
 
@@ -38,15 +39,22 @@ class VideoMetrics(Metric):
         self.probs.append(torch.zeros(0, self.num_classes, device=dev))
         self.views.append(torch.zeros(0, dtype=torch.long, device=dev))
         self.coef.append(torch.zeros(0, self.num_layers, 3, device=dev))
+        self.stats.append(torch.zeros(0, self.num_layers, 2, device=dev))
 
     def reset(self) -> None:
         super().reset()
         self._add_empty()
 
     def update(
-        self, logits: torch.Tensor, label: torch.Tensor, index: torch.Tensor, coef: torch.Tensor | None = None
+        self,
+        logits: torch.Tensor,
+        label: torch.Tensor,
+        index: torch.Tensor,
+        coef: torch.Tensor | None = None,
+        stats: torch.Tensor | None = None,
     ) -> None:
-        """``logits``: N x V x C (or N x C for one view); ``coef``: N x L x 3 (view-averaged)."""
+        """``logits``: N x V x C (or N x C for one view); ``coef``: N x L x 3 and ``stats``:
+        N x L x 2 (view-averaged)."""
         if logits.dim() == 2:
             logits = logits.unsqueeze(1)
         n, v = logits.shape[:2]
@@ -61,13 +69,16 @@ class VideoMetrics(Metric):
         if coef is None:
             coef = probs.new_zeros(n, self.num_layers, 3)
         self.coef.append(coef.detach().float())
+        if stats is None:
+            stats = probs.new_zeros(n, self.num_layers, 2)
+        self.stats.append(stats.detach().float())
 
     def _unique(self) -> dict[str, torch.Tensor]:
         cat = lambda x: torch.cat(x) if isinstance(x, list) else x  # noqa: E731
         index, label, probs = cat(self.index), cat(self.label), cat(self.probs)
-        views, coef = cat(self.views), cat(self.coef)
+        views, coef, stats = cat(self.views), cat(self.coef), cat(self.stats)
         order = torch.argsort(index, stable=True)
-        index, label, probs, views, coef = (t[order] for t in (index, label, probs, views, coef))
+        index, label, probs, views, coef, stats = (t[order] for t in (index, label, probs, views, coef, stats))
         keep = torch.ones_like(index, dtype=torch.bool)
         if index.numel() > 1:
             dup = index[1:] == index[:-1]
@@ -90,6 +101,7 @@ class VideoMetrics(Metric):
             "probs": probs[keep],
             "views": views[keep],
             "coef": coef[keep],
+            "stats": stats[keep],
             "duplicates": int((~keep).sum()),
         }
 
@@ -115,5 +127,6 @@ class VideoMetrics(Metric):
         out["average"] = (out["top1"] + out["top5"]) / 2
         out["num_views"] = n * out["views_per_video"]
         out["coef"] = u["coef"]  # num_videos x L x 3
+        out["stats"] = u["stats"]  # num_videos x L x 2 (coefficients.STAT_NAMES)
         out["probs"], out["views"] = u["probs"], u["views"]  # per video: class scores, number of views
         return out

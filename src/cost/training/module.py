@@ -1,4 +1,5 @@
-"""The LightningModule: any `build_model` network, cross-entropy, SGD recipes, exact metrics.
+"""The LightningModule: any `build_model` network, cross-entropy (label smoothing, mixup/CutMix
+opt-in), the optim recipes, exact metrics.
 
 The network is built in `setup` once the data module knows the number of classes (so one
 config runs on any dataset); `num_classes` is then saved in the hyper-parameters so a
@@ -8,6 +9,8 @@ docs/run-directory.md).
 """
 
 from __future__ import annotations
+
+import math
 
 import pytorch_lightning as pl
 import torch
@@ -23,7 +26,32 @@ from cost.models.factory import build_net
 
 from . import coefficients as coefs
 from .metrics import VideoMetrics
-from .schedules import batch_recipe, build_optimizer, describe_recipe
+from .schedules import OptimConfig, batch_recipe, build_optimizer, describe_recipe
+
+
+def mix_clips(clips: torch.Tensor, label: torch.Tensor, num_classes: int, mixup_alpha: float, cutmix_alpha: float):
+    """Mixup or CutMix of a training batch of clips (N x C x T x H x W) with the batch rolled
+    by one; with both on, each batch takes one at random. One lambda ~ Beta(alpha, alpha) per
+    batch, the same over every frame of a clip; CutMix pastes the same box into every frame and
+    its lambda is the share of the frame left uncut. Returns the clips, the soft targets
+    (lambda x own one-hot + (1 - lambda) x the other clip's) and lambda."""
+    cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or bool(torch.rand(()) < 0.5))
+    alpha = cutmix_alpha if cutmix else mixup_alpha
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    other = clips.roll(1, dims=0)
+    if cutmix:
+        h, w = clips.shape[-2:]
+        cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+        cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
+        y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
+        x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
+        clips = clips.clone()
+        clips[..., y0:y1, x0:x1] = other[..., y0:y1, x0:x1]
+        lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
+    else:
+        clips = clips * lam + other * (1.0 - lam)
+    one_hot = F.one_hot(label, num_classes).to(clips.dtype if clips.is_floating_point() else torch.float32)
+    return clips, one_hot * lam + one_hot.roll(1, dims=0) * (1.0 - lam), lam
 
 
 def _batchnorms(net: nn.Module):
@@ -137,8 +165,12 @@ class VideoClassifier(pl.LightningModule):
     # ---------------------------------------------------------------- training
     def training_step(self, batch, batch_idx):
         clips, label = batch["clips"], batch["label"]
+        o = OptimConfig.of(self.hparams.optim)
+        target = label
+        if o.mixup_alpha > 0 or o.cutmix_alpha > 0:
+            clips, target, _ = mix_clips(clips, label, self.hparams.num_classes, o.mixup_alpha, o.cutmix_alpha)
         logits = self.net(clips)
-        loss = F.cross_entropy(logits, label)
+        loss = F.cross_entropy(logits, target, label_smoothing=float(o.label_smoothing))
         top1 = self.train_top1(logits.detach(), label) * 100
         top5 = self.train_top5(logits.detach(), label) * 100
         n = clips.shape[0]
@@ -170,14 +202,16 @@ class VideoClassifier(pl.LightningModule):
             return
         flat = clips.flatten(0, 1)  # video-major: video 0's views, then video 1's, ...
         chunk = int(self.hparams.eval_chunk) or flat.shape[0]
-        logits, clip_coef = [], []
+        logits, clip_coef, clip_stats = [], [], []
         for start in range(0, flat.shape[0], chunk):
             logits.append(self.net(flat[start : start + chunk]))
             if self.layers:
                 clip_coef.append(coefs.clip_coefficients(self.layers))
+                clip_stats.append(coefs.clip_statistics(self.layers))
         logits = torch.cat(logits).view(n, v, -1)
         coef = coefs.video_coefficients(torch.cat(clip_coef), n, v) if clip_coef else None
-        metric.update(logits, batch["label"], batch["index"], coef)
+        stats = coefs.video_coefficients(torch.cat(clip_stats), n, v) if clip_stats else None
+        metric.update(logits, batch["label"], batch["index"], coef, stats)
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, self.val_metrics)
@@ -206,7 +240,7 @@ class VideoClassifier(pl.LightningModule):
         res = metric.compute()
         metric.reset()
         # statistics and files on CPU; torchmetrics squeezes a one-video label to 0-d
-        res["coef"], res["label"] = res["coef"].cpu(), res["label"].cpu().reshape(-1)
+        res["coef"], res["stats"], res["label"] = res["coef"].cpu(), res["stats"].cpu(), res["label"].cpu().reshape(-1)
         skipped = self._gather_skipped()
         res["skipped_videos"], res["num_skipped"] = sorted(set(skipped)), len(skipped)
         rows = coefs.layer_rows(self.layers, res["coef"])
@@ -239,5 +273,11 @@ class VideoClassifier(pl.LightningModule):
                 f"evaluated {res['num_videos']} videos (+{res['num_skipped']} skipped) "
                 f"but the test split has {expected}: the test loader lost or repeated videos"
             )
-        res["class_rows"] = coefs.class_rows(res["coef"], res["label"], self.class_names or [])
+        # CoST(a)'s coefficients are the same for every clip: no per-class statistics to rank.
+        ranks = not coefs.clip_independent(self.layers)
+        names = self.class_names or []
+        res["class_rows"] = coefs.class_rows(res["coef"], res["label"], names) if ranks else []
+        res["class_layer_rows"] = (
+            coefs.class_layer_rows(res["coef"], res["stats"], res["label"], names) if ranks and self.layers else []
+        )
         self.test_results = res

@@ -207,14 +207,15 @@ def _data_file_problems(data_cfg, splits) -> list[str]:
 
 def _section_problems(cfg: DictConfig) -> list[str]:
     """The typed sections (optim, callbacks) read later in the run: a missing or unknown key now."""
-    from .callbacks import CallbacksConfig
+    from .callbacks import CallbacksConfig, check_callbacks
     from .config import section
-    from .schedules import OptimConfig
+    from .schedules import OptimConfig, check_recipe
 
     problems = []
     for cls, key in ((OptimConfig, "optim"), (CallbacksConfig, "callbacks")):
         try:
             section(cls, cfg[key], key)
+            (check_recipe if cls is OptimConfig else check_callbacks)(cfg[key])
         except ValueError as err:
             problems.append(str(err))
     return problems

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from .coefficients import layer_means, view_means
+from .coefficients import layer_means, magnitude_correlation, magnitude_warning, view_means
 from .config import dataset_name, repo_root
 from .predictions import ends_of_ranking
 from .rundir import write_text_atomic
@@ -139,18 +139,32 @@ def print_summary(output_dir: Path, record: dict, module) -> None:
     res = module.test_results or {}
     rows = res.get("coef_rows") or []  # absent: a module that was never tested
     if rows:
+        drift = "drift" in rows[0]  # CoST(a): how far each layer moved from softmax(model.coef_init)
         lt = Table(title="Mean coefficient per CoST layer (paper Fig. 8)")
-        for col in ("layer", "stage", "unit", "H-W", "T-W", "T-H"):
+        for col in ("layer", "stage", "unit", "H-W", "T-W", "T-H", *(["drift H-W", "drift T-W", "drift T-H"] * drift)):
             lt.add_column(col, justify="right")
         first = {r["layer"]: r for r in rows if r["view"] == "hw"}
+        drifts = {(r["layer"], r["view"]): r["drift"] for r in rows} if drift else {}
         for layer, means in layer_means(rows).items():
             r0 = first[layer]
             lt.add_row(
-                str(layer), f"res{r0['stage']}", str(r0["unit"]), *(f"{means[v]:.3f}" for v in ("hw", "tw", "th"))
+                str(layer),
+                f"res{r0['stage']}",
+                str(r0["unit"]),
+                *(f"{means[v]:.3f}" for v in ("hw", "tw", "th")),
+                *(f"{drifts[layer, v]:+.3f}" for v in ("hw", "tw", "th") if drift),
             )
         means = view_means(rows)
         lt.add_row("mean", "", "", *(f"{means[v]:.3f}" for v in ("hw", "tw", "th")))
         console.print(lt)
+        if drift:
+            init = {v: r["init"] for r in rows if r["layer"] == 1 for v in [r["view"]]}
+            largest = max(abs(d) for d in drifts.values())
+            console.print(
+                f"CoST(a): init softmax(model.coef_init) = {init['hw']:.3f} / {init['tw']:.3f} / {init['th']:.3f}; "
+                f"the largest drift from it is {largest:.3f}. No class ranking for CoST(a): its "
+                f"coefficients are learned parameters, the same for every clip."
+            )
         top, bottom = ends_of_ranking(res["class_rows"], "temporal")
         if top:
             shown = f", the {len(top)} most and {len(bottom)} least temporal" if bottom else ""
@@ -166,6 +180,9 @@ def print_summary(output_dir: Path, record: dict, module) -> None:
             for r in bottom:
                 ct.add_row(r["class"], *(f"{r[k]:.3f}" for k in ("hw", "tw", "th", "temporal")))
             console.print(ct)
+            warning = magnitude_warning(magnitude_correlation(res.get("class_layer_rows") or []))
+            if warning:
+                console.print(warning, style="bold red")
         console.print(f"Figures: {output_dir / 'figures'}")
     else:
         console.print("No CoST layers in this model: no coefficient statistics.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_warn
 
 from cost import checkpoints
@@ -162,13 +162,76 @@ def initial_weights(cfg: DictConfig) -> tuple[str | None, str | None]:
     return path, weights
 
 
-def command_line_overrides() -> list[str]:
+def command_line_overrides() -> list[str] | None:
+    """The command line's overrides; None when not under Hydra (a caller that composed the
+    config itself, as tests do: it is taken as it is)."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
         return list(HydraConfig.get().overrides.task)
-    except Exception:  # noqa: BLE001 - not under Hydra (a test calling evaluate directly)
-        return []
+    except ValueError:  # HydraConfig not set: not under Hydra
+        return None
+
+
+# eval.py's own test views: they name its directory (conf/eval.yaml), so the run's never replace them.
+_EVAL_VIEW_KEYS = ("test_clips", "test_crops")
+
+
+def _plain_data(node, where: str) -> None:
+    """A data config read from a file holds data only: no ``_target_`` below the top (Hydra
+    would call it), no interpolation, no object."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "_target_" and where != "data":
+                raise ValueError(f"{where}._target_={v!r}: a data config read from a file names no code")
+            _plain_data(v, f"{where}.{k}")
+    elif not checkpoints.plain(node):
+        raise ValueError(f"{where} holds {checkpoints.describe(node)}, not a plain value")
+
+
+def run_data(cfg: DictConfig, ckpt: Path, overrides: list[str] | None) -> tuple[DictConfig, str]:
+    """eval.py's data: the data config of the run the checkpoint comes from (its resolved
+    ``<run>/config.yaml``), then the command line's ``data.*`` overrides and eval.py's own test
+    views. ``data=<name>`` (or an experiment) on the command line, or a caller not under Hydra,
+    keeps ``cfg.data``. Returns the config and where its data config came from. The file's
+    values are read as plain data; the ``_target_`` built is the one of conf/data."""
+    keys = [o.lstrip("+~").partition("=")[0] for o in (overrides or [])]
+    if overrides is None or "data" in keys or "experiment" in keys:
+        return cfg, "this command's config"
+    run_dir = ckpt.parent.parent if ckpt.parent.name == CHECKPOINT_DIR else None
+    path = run_dir / CONFIG_FILE if run_dir else None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt}: the data it was trained on is unknown here: eval.py reads it from the run's "
+            f"{CONFIG_FILE} (<run>/{CONFIG_FILE} next to <run>/{CHECKPOINT_DIR}/), and "
+            f"{path or 'a checkpoint outside a run directory'} does not exist. Name it on the command line: "
+            f"data=<name> data.root=<its folder> (and the splits the run used)"
+        )
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(path)).get("data")
+        if not isinstance(saved, dict) or not saved:
+            raise ValueError("it has no data section")
+        _plain_data(saved, "data")
+        if saved.get("_target_", cfg.data._target_) != cfg.data._target_:
+            raise ValueError(f"data._target_={saved['_target_']!r}; a data module is built by {cfg.data._target_}")
+    except Exception as err:  # noqa: BLE001 - a damaged or edited file: say which and what to do
+        raise ValueError(
+            f"{path}: cannot take the run's data config from it ({err}); name the data on the command line: "
+            f"data=<name> data.root=<its folder>"
+        ) from None
+    data = OmegaConf.create({**saved, "_target_": cfg.data._target_})
+    for key in [f"data.{k}" for k in _EVAL_VIEW_KEYS] + [k for k in keys if k.startswith("data.")]:
+        value = OmegaConf.select(cfg, key, default=None)  # the override as composed (None: ~data.<key>)
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+        if value is None and f"~{key}" in [o.partition("=")[0] for o in overrides]:
+            data.pop(key[len("data.") :], None)
+        else:
+            OmegaConf.update(data, key[len("data.") :], value, merge=False, force_add=True)
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.data = data
+    return cfg, str(path)
 
 
 def from_checkpoint(cfg: DictConfig, hp: dict, ckpt: Path, overrides: list[str]) -> DictConfig:

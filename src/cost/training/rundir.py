@@ -44,10 +44,13 @@ RUN_OUTPUTS = (
     "results.json",
     "predictions.csv",
     "class_accuracy.csv",
+    "confusion.csv",
     "coefficients.csv",
     "class_coefficients.csv",
+    "class_layer_coefficients.csv",
     "coefficient_curves.csv",
     "figures",
+    "analysis",  # python -m cost.analysis views: it belongs to this run's checkpoints
 )
 
 

@@ -20,14 +20,21 @@ from cost import checkpoints
 from cost.models import pretrained
 
 from .callbacks import build_callbacks, build_loggers, exit_on_signal, log_config
-from .config import debug_tag, resolved
+from .config import dataset_name, debug_tag, resolved
 from .module import VideoClassifier
 from .outputs import EvaluationOutputs, keep_curves_up_to
 from .preflight import check_config, preflight
 from .report import provenance, read_results, write_results
-from .restore import CHECKPOINT_DIR, command_line_overrides, from_checkpoint, initial_weights, resume_checkpoint
+from .restore import (
+    CHECKPOINT_DIR,
+    command_line_overrides,
+    from_checkpoint,
+    initial_weights,
+    resume_checkpoint,
+    run_data,
+)
 from .rundir import RunLock, delete_previous, move_aside, save_config
-from .trainer import build_trainer
+from .trainer import build_trainer, global_rank, speed_defaults_note
 
 
 def clip_settings(dm) -> dict:
@@ -63,6 +70,14 @@ def build_module(
         test_average=str(cfg.test_average),
         clip=clip,
     )
+
+
+def _take_global_rank(cfg: DictConfig) -> None:
+    """From the start, rank zero is the process Lightning will make global rank zero, under any
+    launcher (the run lock, the run directory's files, the rank-zero prints). Plain
+    ``rank_zero_only.rank`` reads RANK or LOCAL_RANK only, so on a cluster launched with NODE_RANK
+    alone every node's first process took itself for rank zero until the Trainer set it."""
+    rank_zero_only.rank = global_rank(cfg)
 
 
 def _start_fresh(cfg: DictConfig, output_dir: Path) -> None:
@@ -130,6 +145,9 @@ def train(cfg: DictConfig) -> dict | None:
     Rank zero holds the run directory's lock from the first check to the end."""
     started = time.time()
     check_config(cfg)
+    _take_global_rank(cfg)
+    if note := speed_defaults_note(cfg):
+        rank_zero_info(note)
     preflight(cfg, ("train", "val", "test"))
     output_dir = Path(cfg.paths.output_dir)
     lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
@@ -203,13 +221,22 @@ def evaluate(cfg: DictConfig) -> dict | None:
     same views again moves the earlier evaluation to previous-N/ first, like a run."""
     started = time.time()
     check_config(cfg)
+    _take_global_rank(cfg)
     ckpt = Path(str(cfg.ckpt_path)).expanduser()
     if not ckpt.is_file():
         raise FileNotFoundError(
             f"ckpt_path={cfg.ckpt_path}: no such checkpoint (e.g. outputs/runs/<name>/checkpoints/best.ckpt)"
         )
     hp = checkpoints.hyper_parameters(ckpt, "ckpt_path")
-    cfg = from_checkpoint(cfg, hp, ckpt, command_line_overrides())
+    overrides = command_line_overrides()
+    cfg, data_source = run_data(cfg, ckpt, overrides)
+    cfg = from_checkpoint(cfg, hp, ckpt, overrides or [])
+    rank_zero_info(
+        f"testing {ckpt} on dataset {dataset_name(cfg)!r} (data.format={cfg.data.format}), split "
+        f"data.test_split={cfg.data.test_split} under data.root={cfg.data.root}; data config from {data_source}"
+    )
+    if note := speed_defaults_note(cfg):
+        rank_zero_info(note)
     preflight(cfg, ("test",))
     output_dir = Path(cfg.paths.output_dir)
     lock = RunLock(output_dir).acquire() if rank_zero_only.rank == 0 else None
