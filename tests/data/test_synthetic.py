@@ -112,6 +112,20 @@ def test_motion_and_appearance_objects_have_the_same_contrast():
     assert 1 / 1.1 < ratio < 1.1, energy
 
 
+def test_appearance_drift_moves_far_less_than_a_motion_class():
+    """The motion cue must stand out of the appearance objects' random drift: their frame
+    differences (8 frames, stride 4, as the demo samples) are at most half the motion classes'.
+    Version 4 (faster drift, 0.60) made the demo learn motion classes slowly (27-58 % top-1)."""
+
+    def change(name, k):
+        f = render_video(CLASS_NAMES.index(name), 32, 64, 48, np.random.default_rng([7, k]))[::4]
+        return np.abs(np.diff(f.astype(np.float64), axis=0)).mean()
+
+    motion = np.mean([change(n, k) for n in MOTION_CLASSES for k in range(6)])
+    appearance = np.mean([change(n, k) for n in APPEARANCE_CLASSES for k in range(6)])
+    assert appearance < 0.5 * motion, (motion, appearance)
+
+
 def test_appearance_objects_are_textured():
     """Appearance objects are no longer flat colours: their pixels vary as much as a motion object's."""
     spread = {}

@@ -28,10 +28,12 @@ Each motion pair is the time reverse of the other (start positions, angles and s
 drawn symmetrically), so a model that ignores frame order is at chance within a pair;
 appearance classes are separable from any single frame by colour and shape. Every object's
 texture is drawn the same way (``_texture``) and appearance shapes, which fill less of their
-box than the motion square, are drawn 1.25x larger, so the two groups have the same
-contrast (mean spatial gradient within 2 %): magnitude alone does not tell them apart
+box than the motion square, are drawn 1.4x larger, so the two groups have the same
+contrast (mean spatial gradient within 5 %): magnitude alone does not tell them apart
 (version 3 had flat-coloured appearance objects and 1.4x the gradient energy in motion
-videos). Textures, sizes, positions, speeds and background are random per video.
+videos). The appearance drift is slow (at most a quarter of the frame's short side over the
+video), so that a textured drifting object does not move as much as a motion class's object.
+Textures, sizes, positions, speeds and background are random per video.
 Generation is deterministic for a seed (per-video seeds, single-threaded x264).
 
 Layout under the root: `videos/<split>/<class>/<split>_<i>.mp4`, list files `train.txt`,
@@ -72,12 +74,16 @@ CLASS_NAMES = MOTION_CLASSES + APPEARANCE_CLASSES
 # Every object is its base colour plus a texture drawn the same way (`_texture`): motion objects
 # are grey, so that colour still tells the groups apart in a frame, but contrast does not.
 # APPEARANCE_SCALE and MOTION_GREY were set so that the groups' mean spatial gradient matches
-# (tests/data/test_synthetic.py).
-TEXTURE_STD = 40.0
+# (tests/data/test_synthetic.py). TEXTURE_STD gives the motion object version 3's contrast
+# (its cells were uniform in 30-255); DRIFT, the appearance objects' largest drift over a video
+# as a share of the short side, keeps their frame differences about a third of the motion
+# classes' (version 4 had 0.5 and texture 40: half, and the demo learned motion slowly).
+TEXTURE_STD = 65.0
 BRIGHT_CELL = 90.0
 MOTION_GREY = 140.0
-APPEARANCE_SCALE = 1.25
-GENERATOR_VERSION = 4
+APPEARANCE_SCALE = 1.4
+DRIFT = 0.25
+GENERATOR_VERSION = 5
 SPLITS = ("train", "val", "test")
 
 
@@ -143,7 +149,7 @@ def render_video(label: int, num_frames: int, width: int, height: int, rng: np.r
     else:
         colour_name, shape = name.split("_")
         colour = np.array(COLOURS[colour_name]) + rng.uniform(-15, 15, size=3)
-        speed = rng.uniform(0.0, 0.5) * short / max(num_frames - 1, 1)
+        speed = rng.uniform(0.0, DRIFT) * short / max(num_frames - 1, 1)
         direction = rng.uniform(0, 2 * np.pi)
         x0, y0 = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
         x = np.clip(x0 + np.cos(direction) * speed * t, 0.2 * width, 0.8 * width)
