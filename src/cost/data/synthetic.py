@@ -77,7 +77,7 @@ CLASS_NAMES = MOTION_CLASSES + APPEARANCE_CLASSES
 # (tests/data/test_synthetic.py). TEXTURE_STD gives the motion object version 3's contrast
 # (its cells were uniform in 30-255); DRIFT, the appearance objects' largest drift over a video
 # as a share of the short side, keeps their frame differences about a third of the motion
-# classes' (version 4 had 0.5 and texture 40: half, and the demo learned motion slowly).
+# classes' (version 4: 0.5 and texture 40, 0.6 of them). Demo numbers: docs/method.md.
 TEXTURE_STD = 65.0
 BRIGHT_CELL = 90.0
 MOTION_GREY = 140.0
