@@ -1,33 +1,40 @@
 """The built-in synthetic dataset: tiny H.264 videos where half the classes need frame order.
 
-Every video shows one object on a static noisy background. Classes:
+Every video shows one textured object on a static noisy background. Classes:
 
 ===  ===============  ==========  =================================================================
 idx  name             defined by  content
 ===  ===============  ==========  =================================================================
-0    move_left        motion      multicolour textured square translating right-to-left
+0    move_left        motion      grey textured square translating right-to-left
 1    move_right       motion      same, left-to-right (time reverse of 0)
 2    move_up          motion      same, moving upwards
 3    move_down        motion      same, moving downwards (time reverse of 2)
-4    rotate_cw        motion      textured square rotating clockwise in place
+4    rotate_cw        motion      grey textured square rotating clockwise in place
 5    rotate_ccw       motion      same, counter-clockwise (time reverse of 4)
-6    zoom_in          motion      textured square growing in place
+6    zoom_in          motion      grey textured square growing in place
 7    zoom_out         motion      same, shrinking (time reverse of 6)
-8    red_disc         appearance  red disc, random drift (direction and speed carry no information)
-9    green_square     appearance  green square, random drift
-10   blue_triangle    appearance  blue triangle, random drift
-11   yellow_cross     appearance  yellow plus sign, random drift
-12   magenta_disc     appearance  magenta disc, random drift
-13   cyan_square      appearance  cyan square, random drift
-14   orange_triangle  appearance  orange triangle, random drift
-15   white_cross      appearance  white plus sign, random drift
+8    red_disc         appearance  red textured disc, random drift (direction and speed carry no
+                                  information)
+9    green_square     appearance  green textured square, random drift
+10   blue_triangle    appearance  blue textured triangle, random drift
+11   yellow_cross     appearance  yellow textured plus sign, random drift
+12   magenta_disc     appearance  magenta textured disc, random drift
+13   cyan_square      appearance  cyan textured square, random drift
+14   orange_triangle  appearance  orange textured triangle, random drift
+15   white_cross      appearance  white textured plus sign, random drift
 ===  ===============  ==========  =================================================================
 
 Each motion pair is the time reverse of the other (start positions, angles and sizes are
 drawn symmetrically), so a model that ignores frame order is at chance within a pair;
-appearance classes are separable from any single frame. Textures, sizes, positions,
-speeds and background are random per video. Generation is deterministic for a seed
-(per-video seeds, single-threaded x264).
+appearance classes are separable from any single frame by colour and shape. Every object's
+texture is drawn the same way (``_texture``) and appearance shapes, which fill less of their
+box than the motion square, are drawn 1.4x larger, so the two groups have the same
+contrast (mean spatial gradient within 5 %): magnitude alone does not tell them apart
+(version 3 had flat-coloured appearance objects and 1.4x the gradient energy in motion
+videos). The appearance drift is slow (at most a quarter of the frame's short side over the
+video), so that a textured drifting object does not move as much as a motion class's object.
+Textures, sizes, positions, speeds and background are random per video.
+Generation is deterministic for a seed (per-video seeds, single-threaded x264).
 
 Layout under the root: `videos/<split>/<class>/<split>_<i>.mp4`, list files `train.txt`,
 `val.txt`, `test.txt` (`relative/path label`), `classes.txt`, `meta.json`. The dataset is
@@ -65,7 +72,19 @@ COLOURS = {
 # CPU model learns it in minutes; shape is a second, harder cue).
 APPEARANCE_CLASSES = [f"{c}_{SHAPES[i % 4]}" for i, c in enumerate(COLOURS)]
 CLASS_NAMES = MOTION_CLASSES + APPEARANCE_CLASSES
-GENERATOR_VERSION = 3
+# Every object is its base colour plus a texture drawn the same way (`_texture`): motion objects
+# are grey, so that colour still tells the groups apart in a frame, but contrast does not.
+# APPEARANCE_SCALE and MOTION_GREY were set so that the groups' mean spatial gradient matches
+# (tests/data/test_synthetic.py). TEXTURE_STD gives the motion object version 3's contrast
+# (its cells were uniform in 30-255); DRIFT, the appearance objects' largest drift over a video
+# as a share of the short side, keeps their frame differences about a third of the motion
+# classes' (version 4: 0.5 and texture 40, 0.6 of them). Demo numbers: docs/method.md.
+TEXTURE_STD = 65.0
+BRIGHT_CELL = 90.0
+MOTION_GREY = 140.0
+APPEARANCE_SCALE = 1.4
+DRIFT = 0.25
+GENERATOR_VERSION = 5
 SPLITS = ("train", "val", "test")
 
 
@@ -76,11 +95,24 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return u * u + v * v <= 0.85
     if shape == "square":
         return (au <= 0.8) & (av_ <= 0.8)
+    if shape == "tile":  # the motion classes' object: the whole texture
+        return (au < 1) & (av_ < 1)
     if shape == "triangle":
         return (v >= -0.85) & (v <= 0.8) & (au <= (v + 0.85) / 1.65 * 0.95)
     if shape == "cross":
         return ((au <= 0.3) & (av_ <= 0.9)) | ((av_ <= 0.3) & (au <= 0.9))
     raise ValueError(shape)
+
+
+def _texture(rng: np.random.Generator) -> np.ndarray:
+    """4 x 4 cells of colour offsets, drawn the same way for every object of every class.
+
+    Added to the object's base colour, they give motion and appearance objects the same
+    contrast (docs/method.md#the-built-in-set); the one bright cell makes rotation visible.
+    """
+    cells = rng.normal(0, TEXTURE_STD, size=(4, 4, 3))
+    cells[rng.integers(0, 4), rng.integers(0, 4)] += BRIGHT_CELL
+    return cells
 
 
 def render_video(label: int, num_frames: int, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -92,14 +124,12 @@ def render_video(label: int, num_frames: int, width: int, height: int, rng: np.r
     noise = rng.normal(0, 12, size=(height // 4 + 1, width // 4 + 1, 3)).repeat(4, 0).repeat(4, 1)[:height, :width]
     background = np.clip(base + noise, 0, 255)
     short = min(width, height)
-    size = rng.uniform(0.34, 0.44) * short  # object side in pixels
-    angle0 = rng.uniform(0, 2 * np.pi)
-    angle = np.full(num_frames, angle0)
+    size = rng.uniform(0.34, 0.44) * short * (1 if label < len(MOTION_CLASSES) else APPEARANCE_SCALE)
+    texture = _texture(rng)
     scale = np.ones(num_frames)
     name = CLASS_NAMES[label]
     if label < len(MOTION_CLASSES):
-        texture = rng.integers(30, 256, size=(4, 4, 3)).astype(np.float64)
-        texture[rng.integers(0, 4), rng.integers(0, 4)] = 255  # a bright cell helps see rotation
+        colour, shape = np.full(3, MOTION_GREY) + rng.uniform(-15, 15, size=3), "tile"
         cx, cy = rng.uniform(0.4, 0.6) * width, rng.uniform(0.4, 0.6) * height
         x, y = np.full(num_frames, cx), np.full(num_frames, cy)
         angle0 = rng.uniform(-0.2, 0.2)  # roughly axis-aligned for translations and zooms
@@ -117,16 +147,16 @@ def render_video(label: int, num_frames: int, width: int, height: int, rng: np.r
             ratio = rng.uniform(2.0, 2.6)
             s = ratio ** (frac - 0.5)
             scale = s if name == "zoom_in" else 1.0 / s
-        colour = None
     else:
         colour_name, shape = name.split("_")
-        colour = np.clip(np.array(COLOURS[colour_name]) + rng.uniform(-15, 15, size=3), 0, 255)
-        speed = rng.uniform(0.0, 0.5) * short / max(num_frames - 1, 1)
+        colour = np.array(COLOURS[colour_name]) + rng.uniform(-15, 15, size=3)
+        speed = rng.uniform(0.0, DRIFT) * short / max(num_frames - 1, 1)
         direction = rng.uniform(0, 2 * np.pi)
         x0, y0 = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
         x = np.clip(x0 + np.cos(direction) * speed * t, 0.2 * width, 0.8 * width)
         y = np.clip(y0 + np.sin(direction) * speed * t, 0.2 * height, 0.8 * height)
         angle = np.full(num_frames, rng.uniform(-0.3, 0.3))
+    cells = np.clip(colour + texture, 0, 255)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     for i in range(num_frames):
@@ -135,13 +165,10 @@ def render_video(label: int, num_frames: int, width: int, height: int, rng: np.r
         c, s = np.cos(angle[i]), np.sin(angle[i])
         u, v = (c * dx + s * dy) / half, (-s * dx + c * dy) / half
         img = background.copy()
-        if colour is None:
-            inside = (np.abs(u) < 1) & (np.abs(v) < 1)
-            cu = np.clip(((u + 1) * 2).astype(int), 0, 3)
-            cv = np.clip(((v + 1) * 2).astype(int), 0, 3)
-            img[inside] = texture[cv[inside], cu[inside]]
-        else:
-            img[_shape_mask(shape, u, v)] = colour
+        inside = _shape_mask(shape, u, v)
+        cu = np.clip(((u + 1) * 2).astype(int), 0, 3)
+        cv = np.clip(((v + 1) * 2).astype(int), 0, 3)
+        img[inside] = cells[cv[inside], cu[inside]]
         frames[i] = img.astype(np.uint8)
     return frames
 
