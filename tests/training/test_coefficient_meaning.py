@@ -92,7 +92,7 @@ def analyse(run_dir):
 
 @pytest.fixture(scope="module")
 def demo(data_dir, tmp_path_factory):
-    """The demo (`python src/run.py`: CoST(b), 300 steps), then ``analyse``."""
+    """The demo (`python src/run.py`: CoST(b), 600 steps), then ``analyse``."""
     out = tmp_path_factory.mktemp("demo")
     p = _run(RUN_PY, *run_overrides(data_dir, out), "logger=csv", "name=demo")
     assert p.returncode == 0, p.stderr[-3000:]
