@@ -101,15 +101,9 @@ def worker(files: list[Path], clips: int, timed: set[str]) -> None:
 def test_set(folder: Path) -> list[Path]:
     """The codec and container matrix of tests/data (H.264 in MP4/MKV/AVI, MPEG-4, HEVC, VP9, VFR, a cut)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.helpers.data import EXTRA_VIDEOS, VIDEO_SPECS, cut_by_stream_copy, encode, encode_vfr, pattern_frames
+    from tests.helpers.data import write_video_set
 
-    for name, spec in VIDEO_SPECS.items():
-        spec = dict(spec)
-        n = spec.pop("n", 90)
-        encode(folder / name, pattern_frames(n, seed=len(name)), **spec)
-    encode_vfr(folder / "h264_vfr.mp4", pattern_frames(90, seed=1))
-    cut_by_stream_copy(folder / "h264_bframes_ntsc.mp4", folder / "h264_stream_copy_cut.mp4")
-    return [folder / name for name in (*VIDEO_SPECS, *EXTRA_VIDEOS)]
+    return write_video_set(folder)
 
 
 def main() -> None:

@@ -1,16 +1,7 @@
 """Coefficient figures from rows in the run-directory CSV schemas."""
 
 from cost.analysis import plots
-
-
-def layer_rows(num_layers=4):
-    rows = []
-    for layer in range(1, num_layers + 1):
-        hw = 0.8 - 0.1 * layer  # spatial importance falls with depth, as in the paper's Fig. 8
-        tw = (1 - hw) * 0.4
-        for view, mean in (("hw", hw), ("tw", tw), ("th", 1 - hw - tw)):
-            rows.append({"layer": layer, "stage": layer + 1, "unit": 0, "view": view, "mean": mean})
-    return rows
+from tests.helpers.results import layer_rows
 
 
 def test_view_means_next_to_the_paper(tmp_path):

@@ -12,23 +12,17 @@ from tests.helpers.data import (
     EXTRA_VIDEOS,
     SMALL_SYNTHETIC,
     VIDEO_SPECS,
-    cut_by_stream_copy,
     encode,
-    encode_vfr,
     pattern_frames,
     pyav_reference,
+    write_video_set,
 )
 
 
 @pytest.fixture(scope="session")
 def video_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("videos")
-    for name, spec in VIDEO_SPECS.items():
-        spec = dict(spec)
-        n = spec.pop("n", 90)
-        encode(d / name, pattern_frames(n, seed=len(name)), **spec)
-    encode_vfr(d / "h264_vfr.mp4", pattern_frames(90, seed=1))
-    cut_by_stream_copy(d / "h264_bframes_ntsc.mp4", d / "h264_stream_copy_cut.mp4")
+    write_video_set(d)
     return d
 
 

@@ -12,22 +12,10 @@ from torch.utils.data import DistributedSampler
 
 from cost.data import ExactShardSampler, VideoDataModule
 from cost.data.synthetic import CLASS_NAMES
+from tests.helpers.data import SMALL as SMALL_DEVICE
 from tests.helpers.data import SMALL_SYNTHETIC
 
-SMALL = dict(
-    num_frames=8,
-    frame_stride=4,
-    train_short_side=(40, 48),
-    train_crop=40,
-    flip=False,
-    val_short_side=40,
-    val_crop=32,
-    test_short_side=40,
-    test_clips=3,
-    test_crops=1,
-    batch_size=4,
-    test_batch_size=2,
-)
+SMALL = dict(SMALL_DEVICE, flip=False, test_crops=1)  # the device tests' clips, unflipped, one crop
 
 
 def make_dm(root, **kw) -> VideoDataModule:

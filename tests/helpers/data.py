@@ -107,6 +107,18 @@ def cut_by_stream_copy(src: Path, dst: Path, from_keyframe: int = 3) -> Path:
 
 EXTRA_VIDEOS = ("h264_vfr.mp4", "h264_stream_copy_cut.mp4")
 
+
+def write_video_set(folder: Path) -> list[Path]:
+    """Encode the codec and container matrix (``VIDEO_SPECS`` and ``EXTRA_VIDEOS``) into ``folder``."""
+    for name, spec in VIDEO_SPECS.items():
+        spec = dict(spec)
+        n = spec.pop("n", 90)
+        encode(folder / name, pattern_frames(n, seed=len(name)), **spec)
+    encode_vfr(folder / "h264_vfr.mp4", pattern_frames(90, seed=1))
+    cut_by_stream_copy(folder / "h264_bframes_ntsc.mp4", folder / "h264_stream_copy_cut.mp4")
+    return [folder / name for name in (*VIDEO_SPECS, *EXTRA_VIDEOS)]
+
+
 SMALL_SYNTHETIC: dict[str, Any] = dict(
     num_train=32, num_val=16, num_test=12, min_frames=20, max_frames=36, verbose=False
 )

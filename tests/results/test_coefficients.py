@@ -11,16 +11,7 @@ import torch
 from cost.results import coefficients as coefs
 from cost.results import figures
 from cost.results.coefficients import CLASS_COLUMNS, CURVE_COLUMNS, LAYER_COLUMNS, read_csv, view_means, write_csv
-
-
-def layer_rows(num_layers=4):
-    rows = []
-    for layer in range(1, num_layers + 1):
-        hw = 0.8 - 0.1 * layer  # spatial importance falls with depth, as in the paper's Fig. 8
-        tw = (1 - hw) * 0.4
-        for view, mean in (("hw", hw), ("tw", tw), ("th", 1 - hw - tw)):
-            rows.append({"layer": layer, "stage": layer + 1, "unit": 0, "view": view, "mean": mean})
-    return rows
+from tests.helpers.results import layer_rows
 
 
 def test_read_csv_converts_numbers(tmp_path):
